@@ -1,0 +1,224 @@
+//! Flags and subcommands. Every connection setting can also come from a
+//! `COSTFLOW_*` environment variable; flags win.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// costflow: cloud cost data from AWS, Azure and FOCUS files, through Kafka, into
+/// ClickHouse and out of an API.
+#[derive(Debug, Parser)]
+#[command(name = "costflow", version)]
+pub struct Cli {
+    /// Log filter when RUST_LOG is unset (error, warn, info, debug, trace).
+    #[arg(long, global = true, default_value = "info", env = "COSTFLOW_LOG")]
+    pub log: String,
+
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+
+    #[command(flatten)]
+    pub clickhouse: ClickHouseArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How to reach Kafka.
+#[derive(Debug, Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers, comma-separated host:port.
+    #[arg(
+        long,
+        global = true,
+        env = "COSTFLOW_BROKERS",
+        default_value = "127.0.0.1:9092"
+    )]
+    pub brokers: String,
+
+    /// Prefix for every topic name of topics.yaml (separates environments or test runs).
+    #[arg(long, global = true, env = "COSTFLOW_TOPIC_PREFIX", default_value = "")]
+    pub topic_prefix: String,
+
+    /// Extra librdkafka property KEY=VALUE (security.protocol, sasl.*, ...); repeatable.
+    #[arg(long = "kafka-option", global = true, value_parser = key_value)]
+    pub kafka_options: Vec<(String, String)>,
+}
+
+/// How to reach ClickHouse.
+#[derive(Debug, Args)]
+pub struct ClickHouseArgs {
+    /// ClickHouse HTTP endpoint.
+    #[arg(
+        long,
+        global = true,
+        env = "COSTFLOW_CLICKHOUSE_URL",
+        default_value = "http://127.0.0.1:8123"
+    )]
+    pub clickhouse_url: String,
+
+    /// ClickHouse database for costflow's tables.
+    #[arg(
+        long,
+        global = true,
+        env = "COSTFLOW_CLICKHOUSE_DATABASE",
+        default_value = "costflow"
+    )]
+    pub clickhouse_database: String,
+
+    /// ClickHouse user.
+    #[arg(
+        long,
+        global = true,
+        env = "COSTFLOW_CLICKHOUSE_USER",
+        default_value = "default"
+    )]
+    pub clickhouse_user: String,
+
+    /// ClickHouse password (prefer the environment variable).
+    #[arg(
+        long,
+        global = true,
+        env = "COSTFLOW_CLICKHOUSE_PASSWORD",
+        default_value = "",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub clickhouse_password: String,
+}
+
+/// The pipeline roles.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Kafka topics declared in topics.yaml.
+    Topics {
+        #[command(subcommand)]
+        action: TopicsAction,
+    },
+    /// Apply the ClickHouse schema migrations.
+    Migrate,
+    /// Read cost data and publish it to cost.records (bad rows to ingest.rejects).
+    Ingest {
+        #[command(subcommand)]
+        source: IngestSource,
+    },
+    /// Run a consumer.
+    Consume {
+        #[command(subcommand)]
+        consumer: ConsumerKind,
+    },
+    /// Serve the HTTP API over the ClickHouse projections.
+    Api {
+        /// Address to listen on.
+        #[arg(long, env = "COSTFLOW_API_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Print cost per billing account and the top services from the projection.
+    Report {
+        /// First UTC day, inclusive (YYYY-MM-DD).
+        #[arg(long, default_value = "2000-01-01")]
+        from: chrono::NaiveDate,
+        /// Last UTC day, exclusive (YYYY-MM-DD).
+        #[arg(long, default_value = "2100-01-01")]
+        to: chrono::NaiveDate,
+        /// How many services to list.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+    },
+    /// Write realistic demo FOCUS data (accounts, services, seasonality, credits,
+    /// tax, labelled spikes) for trying costflow without real exports.
+    Generate(GenerateArgs),
+}
+
+/// `topics` actions.
+#[derive(Debug, Subcommand)]
+pub enum TopicsAction {
+    /// Create every missing topic; existing ones are left as they are.
+    Apply {
+        /// Override every topic's replication factor (1 for a one-broker stack).
+        #[arg(long)]
+        replication_factor: Option<i32>,
+        /// A topics.yaml to use instead of the one built in.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+}
+
+/// Sources `ingest` reads.
+#[derive(Debug, Subcommand)]
+pub enum IngestSource {
+    /// FOCUS CSV files (1.0 to 1.2 column sets), from any provider.
+    Focus {
+        /// Files, or directories whose *.csv files are read in name order.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Source version for every record: microseconds since the epoch or an
+        /// RFC 3339 time. Defaults to the newest file modification time, so the
+        /// same files give the same version and a re-exported file a newer one.
+        /// All files of one export run must share a version.
+        #[arg(long)]
+        source_version: Option<String>,
+        /// Value for a FOCUS column the files lack, COLUMN=VALUE (e.g.
+        /// BillingAccountId=acme); repeatable. Never overrides a column that exists.
+        #[arg(long, value_parser = key_value)]
+        assume: Vec<(String, String)>,
+    },
+}
+
+/// Consumers.
+#[derive(Debug, Subcommand)]
+pub enum ConsumerKind {
+    /// cost.records into ClickHouse line items and the daily projection.
+    Store(StoreArgs),
+}
+
+/// `consume store` flags.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Consumer group id; all instances of the store consumer share it.
+    #[arg(long, env = "COSTFLOW_STORE_GROUP", default_value = "costflow-store")]
+    pub group_id: String,
+    /// Stop once every assigned partition is consumed and committed to its end.
+    #[arg(long)]
+    pub until_caught_up: bool,
+    /// Most records per ClickHouse insert.
+    #[arg(long, default_value_t = 5000)]
+    pub batch_size: usize,
+    /// Longest seconds inserted rows wait for their projection refresh and commit.
+    #[arg(long, default_value_t = 5)]
+    pub refresh_interval_secs: u64,
+    /// Test hook: abort right after the first insert, before any commit.
+    #[arg(long, hide = true)]
+    pub crash_after_insert: bool,
+}
+
+/// `generate` flags.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Directory to write focus-YYYY-MM.csv and spikes.csv into.
+    #[arg(long, default_value = "var/demo")]
+    pub out: PathBuf,
+    /// Days of data.
+    #[arg(long, default_value_t = costflow_generate::DEFAULT_DAYS)]
+    pub days: u32,
+    /// Exclusive last day (YYYY-MM-DD); defaults to today (UTC).
+    #[arg(long)]
+    pub end: Option<chrono::NaiveDate>,
+    /// Random seed; the same seed writes the same files.
+    #[arg(long, default_value_t = costflow_generate::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Resources per workload; 1 writes about 28,000 rows for 90 days, 36 about a million.
+    #[arg(long, default_value_t = 1)]
+    pub scale: u32,
+}
+
+fn key_value(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))?;
+    if key.trim().is_empty() {
+        return Err(format!("`{text}` has an empty key"));
+    }
+    Ok((key.trim().to_owned(), value.to_owned()))
+}

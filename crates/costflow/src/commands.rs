@@ -1,0 +1,315 @@
+//! One function per subcommand: build the typed config, call the library, print
+//! what an operator needs to see.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use costflow_bus::{topics::Applied, KafkaConfig, Topics};
+use costflow_ingest::{FocusOptions, IngestReport};
+use costflow_store::{CostQuery, Dimension, Granularity, Store, StoreConfig, StoreConsumerOptions};
+use rust_decimal::Decimal;
+use tokio::sync::watch;
+
+use crate::cli::{Cli, Command, ConsumerKind, GenerateArgs, IngestSource, StoreArgs, TopicsAction};
+
+/// Runs the subcommand; the exit code says whether everything it was given landed.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let kafka = KafkaConfig {
+        brokers: cli.kafka.brokers,
+        topic_prefix: cli.kafka.topic_prefix,
+        extra: cli.kafka.kafka_options,
+    };
+    let store = Store::new(StoreConfig {
+        url: cli.clickhouse.clickhouse_url,
+        database: cli.clickhouse.clickhouse_database,
+        user: cli.clickhouse.clickhouse_user,
+        password: cli.clickhouse.clickhouse_password,
+    });
+
+    match cli.command {
+        Command::Topics {
+            action:
+                TopicsAction::Apply {
+                    replication_factor,
+                    file,
+                },
+        } => topics_apply(&kafka, replication_factor, file.as_deref()).await,
+        Command::Migrate => migrate(&store).await,
+        Command::Ingest {
+            source:
+                IngestSource::Focus {
+                    paths,
+                    source_version,
+                    assume,
+                },
+        } => ingest_focus(kafka, paths, source_version, assume).await,
+        Command::Consume {
+            consumer: ConsumerKind::Store(args),
+        } => consume_store(&kafka, &store, args).await,
+        Command::Api { listen } => {
+            costflow_api::serve(listen, store, async {
+                let mut stop = shutdown_signal();
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await
+            .context("serving the API")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { from, to, top } => report(&store, from, to, top).await,
+        Command::Generate(args) => generate(args),
+    }
+}
+
+/// A channel that turns true on SIGINT or SIGTERM.
+fn shutdown_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(term) => term,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        let _ = tx.send(true);
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutdown requested");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+async fn topics_apply(
+    kafka: &KafkaConfig,
+    replication_factor: Option<i32>,
+    file: Option<&Path>,
+) -> Result<ExitCode> {
+    let topics = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Topics::parse(&text)?
+        }
+        None => Topics::bundled(),
+    };
+    for applied in topics.apply(kafka, replication_factor).await? {
+        match applied {
+            Applied::Created(name) => println!("created  {name}"),
+            Applied::Existed(name) => println!("exists   {name}"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn migrate(store: &Store) -> Result<ExitCode> {
+    let applied = store.migrate().await?;
+    if applied.is_empty() {
+        println!("schema of {} is up to date", store.database());
+    } else {
+        println!("applied migrations {applied:?} to {}", store.database());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn ingest_focus(
+    kafka: KafkaConfig,
+    paths: Vec<PathBuf>,
+    source_version: Option<String>,
+    assume: Vec<(String, String)>,
+) -> Result<ExitCode> {
+    let files = expand_csv_paths(&paths)?;
+    let source_version = match source_version {
+        Some(text) => parse_source_version(&text)?,
+        None => newest_mtime_micros(&files)?,
+    };
+    let options = FocusOptions {
+        source_version,
+        assume: assume.into_iter().collect(),
+    };
+
+    let report = tokio::task::spawn_blocking(move || {
+        costflow_ingest::ingest_files(&files, &options, &kafka)
+    })
+    .await
+    .context("ingest thread")??;
+
+    print_ingest_report(&report, source_version);
+    if report.failed_files().next().is_some() {
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_ingest_report(report: &IngestReport, source_version: i64) {
+    println!("{:>9} {:>9} {:>9}  file", "read", "published", "rejected");
+    for file in &report.files {
+        println!(
+            "{:>9} {:>9} {:>9}  {}",
+            file.rows_read, file.published, file.rejected, file.uri
+        );
+        if let Some(error) = &file.error {
+            println!("          FAILED: {error}");
+        }
+    }
+    println!(
+        "rows read {} = published {} + rejected {}; {} messages acknowledged by the broker; source version {}",
+        report.rows_read(),
+        report.published(),
+        report.rejected(),
+        report.delivered,
+        source_version
+    );
+}
+
+/// Files as given, and the `*.csv` files of directories in name order.
+fn expand_csv_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("listing {}", path.display()))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    if files.is_empty() {
+        bail!("no CSV files in {paths:?}");
+    }
+    Ok(files)
+}
+
+fn parse_source_version(text: &str) -> Result<i64> {
+    if let Ok(micros) = text.parse::<i64>() {
+        return Ok(micros);
+    }
+    let time = chrono::DateTime::parse_from_rfc3339(text).with_context(|| {
+        format!("--source-version `{text}`: not microseconds nor an RFC 3339 time")
+    })?;
+    Ok(time.timestamp_micros())
+}
+
+fn newest_mtime_micros(files: &[PathBuf]) -> Result<i64> {
+    let mut newest = 0;
+    for file in files {
+        let modified = std::fs::metadata(file)
+            .and_then(|m| m.modified())
+            .with_context(|| format!("reading the modification time of {}", file.display()))?;
+        let micros = modified
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_micros();
+        newest = newest.max(i64::try_from(micros).unwrap_or(i64::MAX));
+    }
+    Ok(newest)
+}
+
+async fn consume_store(kafka: &KafkaConfig, store: &Store, args: StoreArgs) -> Result<ExitCode> {
+    store.migrate().await?;
+    let options = StoreConsumerOptions {
+        group_id: args.group_id,
+        batch_size: args.batch_size.max(1),
+        refresh_interval: Duration::from_secs(args.refresh_interval_secs),
+        until_caught_up: args.until_caught_up,
+        crash_after_insert: args.crash_after_insert,
+        ..StoreConsumerOptions::default()
+    };
+    let report =
+        costflow_store::run_store_consumer(kafka, store, &options, shutdown_signal()).await?;
+    println!(
+        "stored {} records, rejected {}, {} commits",
+        report.records, report.rejected, report.commits
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn report(
+    store: &Store,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    top: usize,
+) -> Result<ExitCode> {
+    let query = |group_by| CostQuery {
+        from,
+        to,
+        granularity: Granularity::Month,
+        group_by,
+    };
+    let by_account = store
+        .costs(&query(vec![Dimension::BillingAccountId]))
+        .await?;
+    let by_service = store.costs(&query(vec![Dimension::ServiceName])).await?;
+
+    println!("cost per billing account and month [{from}, {to})");
+    println!(
+        "{:<8} {:<40} {:<4} {:>22} {:>22}",
+        "month", "BillingAccountId", "cur", "BilledCost", "EffectiveCost"
+    );
+    for row in &by_account {
+        let account = row.dimensions[0].1.as_deref().unwrap_or("-");
+        println!(
+            "{:<8} {:<40} {:<4} {:>22} {:>22}",
+            row.period_start.format("%Y-%m"),
+            account,
+            row.billing_currency,
+            row.billed_cost,
+            row.effective_cost
+        );
+    }
+
+    // Services summed over the whole range, per currency, largest first.
+    let mut services: std::collections::BTreeMap<(String, String), Decimal> = Default::default();
+    for row in &by_service {
+        let name = row.dimensions[0]
+            .1
+            .clone()
+            .unwrap_or_else(|| "-".to_owned());
+        let cost = Decimal::from_str(&row.effective_cost).unwrap_or_default();
+        *services
+            .entry((name, row.billing_currency.clone()))
+            .or_default() += cost;
+    }
+    let mut services: Vec<_> = services.into_iter().collect();
+    services.sort_by(|a, b| b.1.cmp(&a.1));
+    println!();
+    println!("top {top} services by EffectiveCost");
+    for ((name, currency), cost) in services.into_iter().take(top) {
+        println!("{:<50} {:<4} {:>22}", name, currency, cost);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn generate(args: GenerateArgs) -> Result<ExitCode> {
+    let end = args.end.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let mut options = costflow_generate::GenerateOptions::new(&args.out, end);
+    options.days = args.days;
+    options.seed = args.seed;
+    options.scale = args.scale;
+    let summary = costflow_generate::generate(&options)?;
+    println!("wrote {} rows to {}", summary.rows, args.out.display());
+    for ((account, currency), totals) in &summary.totals {
+        println!(
+            "  {account:<40} {currency:<4} BilledCost {:>18} EffectiveCost {:>18} rows {}",
+            totals.billed_cost, totals.effective_cost, totals.rows
+        );
+    }
+    println!("  {} labelled spikes in spikes.csv", summary.spikes.len());
+    Ok(ExitCode::SUCCESS)
+}

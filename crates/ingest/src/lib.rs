@@ -1,0 +1,28 @@
+//! Ingestion: the first stage of the pipeline.
+//!
+//! Source files are read row by row into [`costflow_model::CostRecord`]s; rows that
+//! cannot be used become [`costflow_model::Reject`]s naming file, line, column,
+//! value and reason. [`publish`] sends both to Kafka (`cost.records` and
+//! `ingest.rejects`) and reports rows read = published + rejected.
+//!
+//! - [`text`]: the cell-level rules every source shares (nulls, decimals, dates, tags).
+//! - [`focus`]: FOCUS CSV files from any provider.
+//! - [`publish`]: a run over many files into the bus.
+
+pub mod focus;
+pub mod publish;
+pub mod text;
+
+pub use focus::{FocusOptions, FocusReader};
+pub use publish::{ingest_files, IngestReport};
+
+use costflow_model::{CostRecord, Reject};
+
+/// One source row's outcome.
+#[derive(Debug, Clone)]
+pub enum Row {
+    /// The row became a record.
+    Record(Box<CostRecord>),
+    /// The row was refused.
+    Reject(Reject),
+}

@@ -1,0 +1,148 @@
+//! A run over source files into the bus: records to `cost.records`, rejects to
+//! `ingest.rejects`, and a count that shows nothing was lost.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use costflow_bus::topics::{COST_RECORDS, INGEST_REJECTS};
+use costflow_bus::{BusError, KafkaConfig, Publisher};
+use costflow_model::{Codec, Reject, WireError};
+
+use crate::focus::{FocusOptions, FocusReader};
+use crate::Row;
+
+/// How long the run waits for the broker to acknowledge the last messages.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Counts for one file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileReport {
+    /// The file as a URI.
+    pub uri: String,
+    /// Data rows read.
+    pub rows_read: u64,
+    /// Rows published as cost records.
+    pub published: u64,
+    /// Rows published as rejects.
+    pub rejected: u64,
+    /// Why the file stopped early or was refused whole, if it was.
+    pub error: Option<String>,
+}
+
+/// Counts for a run over many files; rows read = published + rejected.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    /// One entry per file, in the order given.
+    pub files: Vec<FileReport>,
+    /// Messages the broker acknowledged, records and rejects together.
+    pub delivered: u64,
+}
+
+impl IngestReport {
+    /// Data rows read over all files.
+    pub fn rows_read(&self) -> u64 {
+        self.files.iter().map(|f| f.rows_read).sum()
+    }
+
+    /// Rows published as records over all files.
+    pub fn published(&self) -> u64 {
+        self.files.iter().map(|f| f.published).sum()
+    }
+
+    /// Rows rejected over all files.
+    pub fn rejected(&self) -> u64 {
+        self.files.iter().map(|f| f.rejected).sum()
+    }
+
+    /// Files that could not be read to the end.
+    pub fn failed_files(&self) -> impl Iterator<Item = &FileReport> {
+        self.files.iter().filter(|f| f.error.is_some())
+    }
+}
+
+/// Why a run could not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The bus refused a message or did not acknowledge it.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// A value did not fit the Avro schema: a defect, since the reader built it.
+    #[error("encoding a message: {0}")]
+    Encode(#[from] WireError),
+}
+
+/// Reads FOCUS files and publishes their records and rejects; waits for every
+/// delivery report. A file that cannot be read becomes one reject naming it and
+/// the run goes on to the next file.
+///
+/// Blocking: call it from a thread that may block (`spawn_blocking`).
+pub fn ingest_files(
+    paths: &[PathBuf],
+    options: &FocusOptions,
+    kafka: &KafkaConfig,
+) -> Result<IngestReport, IngestError> {
+    let records_topic = kafka.topic(COST_RECORDS);
+    let rejects_topic = kafka.topic(INGEST_REJECTS);
+    let record_codec = Codec::cost_record();
+    let reject_codec = Codec::reject();
+    let mut publisher = Publisher::new(kafka)?;
+    let mut report = IngestReport::default();
+
+    for path in paths {
+        let mut file = FileReport {
+            uri: path.display().to_string(),
+            ..FileReport::default()
+        };
+        let send_reject = |publisher: &mut Publisher, reject: &Reject| {
+            let payload = reject_codec.encode(reject)?;
+            publisher.send(&rejects_topic, reject.source_uri.as_bytes(), &payload)?;
+            Ok::<_, IngestError>(())
+        };
+
+        let reader = match FocusReader::open(path, options) {
+            Ok(reader) => reader,
+            Err(err) => {
+                tracing::error!(file = %path.display(), error = %err, "file refused");
+                send_reject(&mut publisher, &err.to_reject(&file.uri))?;
+                file.error = Some(err.to_string());
+                report.files.push(file);
+                continue;
+            }
+        };
+        file.uri = reader.uri().to_owned();
+
+        for row in reader {
+            match row {
+                Ok(Row::Record(record)) => {
+                    let payload = record_codec.encode(&record)?;
+                    let key = record.billing_account_id.as_bytes();
+                    publisher.send(&records_topic, key, &payload)?;
+                    file.published += 1;
+                }
+                Ok(Row::Reject(reject)) => {
+                    tracing::debug!(file = %file.uri, line = ?reject.line, reason = %reject.reason, "row rejected");
+                    send_reject(&mut publisher, &reject)?;
+                    file.rejected += 1;
+                }
+                Err(err) => {
+                    tracing::error!(file = %file.uri, error = %err, "file stopped early");
+                    send_reject(&mut publisher, &err.to_reject(&file.uri))?;
+                    file.error = Some(err.to_string());
+                }
+            }
+        }
+        file.rows_read = file.published + file.rejected;
+        tracing::info!(
+            file = %file.uri,
+            rows_read = file.rows_read,
+            published = file.published,
+            rejected = file.rejected,
+            "file ingested"
+        );
+        report.files.push(file);
+    }
+
+    let delivery = publisher.finish(DELIVERY_TIMEOUT)?;
+    report.delivered = delivery.delivered;
+    Ok(report)
+}

@@ -1,0 +1,215 @@
+//! Cell-level parsing rules shared by every source.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use rust_decimal::Decimal;
+
+/// Spellings of "no value" found in real exports, compared case-insensitively.
+const NULLS: [&str; 6] = ["", "null", "(null)", "none", "n/a", "nan"];
+
+/// The cell's text, or `None` when it spells null.
+pub fn non_null(cell: &str) -> Option<&str> {
+    let trimmed = cell.trim();
+    if NULLS.iter().any(|null| trimmed.eq_ignore_ascii_case(null)) {
+        None
+    } else {
+        Some(trimmed)
+    }
+}
+
+/// Parses a decimal cell; see [`costflow_model::money::parse_decimal`].
+pub fn decimal(cell: &str) -> Result<Decimal, String> {
+    costflow_model::money::parse_decimal(cell).map_err(|err| err.to_string())
+}
+
+/// How the datetimes of one file are written. Decided once per file, from its
+/// first datetime value, never per row and never from the machine's locale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateLayout {
+    /// RFC 3339 with a zone: `2024-09-01T00:00:00Z`, `2024-09-01T02:00:00+02:00`.
+    Rfc3339,
+    /// ISO 8601 without a zone, read as UTC: `2024-09-01T00:00:00`.
+    IsoLocalT,
+    /// ISO 8601 with a space, read as UTC: `2024-09-01 00:00:00`.
+    IsoLocalSpace,
+    /// A date alone, midnight UTC: `2024-09-01`.
+    IsoDate,
+    /// US month/day/year, as in the FOCUS specification's examples: `5/1/25`,
+    /// `05/01/2025`. A two-digit year is 20YY.
+    UsDate,
+}
+
+impl DateLayout {
+    /// The layouts tried, in order, on a file's first datetime value.
+    const ALL: [DateLayout; 5] = [
+        DateLayout::Rfc3339,
+        DateLayout::IsoLocalT,
+        DateLayout::IsoLocalSpace,
+        DateLayout::IsoDate,
+        DateLayout::UsDate,
+    ];
+
+    /// The layout a value is written in, if any.
+    pub fn detect(value: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|layout| layout.parse(value).is_some())
+    }
+
+    /// Parses a value written in this layout.
+    pub fn parse(self, value: &str) -> Option<DateTime<Utc>> {
+        let value = value.trim();
+        let naive = match self {
+            DateLayout::Rfc3339 => {
+                return DateTime::parse_from_rfc3339(value)
+                    .ok()
+                    .map(|t| t.with_timezone(&Utc))
+            }
+            DateLayout::IsoLocalT => {
+                NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f").ok()?
+            }
+            DateLayout::IsoLocalSpace => {
+                NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S%.f").ok()?
+            }
+            DateLayout::IsoDate => NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                .ok()?
+                .and_hms_opt(0, 0, 0)?,
+            DateLayout::UsDate => us_date(value)?.and_hms_opt(0, 0, 0)?,
+        };
+        Some(naive.and_utc())
+    }
+
+    /// The layout as an operator would write it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            DateLayout::Rfc3339 => "YYYY-MM-DDTHH:MM:SSZ",
+            DateLayout::IsoLocalT => "YYYY-MM-DDTHH:MM:SS",
+            DateLayout::IsoLocalSpace => "YYYY-MM-DD HH:MM:SS",
+            DateLayout::IsoDate => "YYYY-MM-DD",
+            DateLayout::UsDate => "M/D/YY",
+        }
+    }
+}
+
+fn us_date(value: &str) -> Option<NaiveDate> {
+    let mut parts = value.split('/');
+    let month: u32 = parts.next()?.parse().ok()?;
+    let day: u32 = parts.next()?.parse().ok()?;
+    let year_text = parts.next()?;
+    if parts.next().is_some() || !(year_text.len() == 2 || year_text.len() == 4) {
+        return None;
+    }
+    let mut year: i32 = year_text.parse().ok()?;
+    if year_text.len() == 2 {
+        year += 2000;
+    }
+    NaiveDate::from_ymd_opt(year, month, day)
+}
+
+/// Parses FOCUS Tags: a JSON object whose values become strings.
+///
+/// Keys are trimmed. Two keys that trim to the same text with the same value are
+/// one tag; with different values nothing is dropped: the later one keeps its
+/// untrimmed key and is listed in [`TAG_KEY_COLLISIONS`] of the returned map's
+pub fn tags(cell: &str) -> Result<Tags, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(cell).map_err(|err| format!("tags are not valid JSON: {err}"))?;
+    let serde_json::Value::Object(object) = value else {
+        return Err("tags are not a JSON object".to_owned());
+    };
+    let mut out = Tags::default();
+    for (raw_key, value) in object {
+        let text = match value {
+            serde_json::Value::String(text) => text,
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        let key = raw_key.trim();
+        match out.tags.get(key) {
+            None => {
+                out.tags.insert(key.to_owned(), text);
+            }
+            Some(existing) if *existing == text => {}
+            Some(_) => {
+                out.collisions.push(raw_key.clone());
+                out.tags.insert(raw_key, text);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Extension under which a record lists tag keys that collided once trimmed.
+pub const TAG_KEY_COLLISIONS: &str = "costflow_TagKeyCollisions";
+
+/// Parsed tags and the untrimmed keys kept because they collided.
+#[derive(Debug, Default)]
+pub struct Tags {
+    /// Tag key to value.
+    pub tags: BTreeMap<String, String>,
+    /// Keys kept untrimmed because their trimmed form held another value.
+    pub collisions: Vec<String>,
+}
+
+/// True for an ISO 4217-shaped currency code (three upper-case letters).
+pub fn is_currency_code(code: &str) -> bool {
+    code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn null_spellings_are_null() {
+        for cell in ["", " ", "NULL", "null", "(null)", "None", "N/A"] {
+            assert_eq!(non_null(cell), None, "{cell:?}");
+        }
+        assert_eq!(non_null(" 0 "), Some("0"));
+    }
+
+    #[test]
+    fn each_layout_is_detected_from_one_value() {
+        let cases = [
+            ("2024-09-01T00:00:00Z", DateLayout::Rfc3339),
+            ("2024-09-01T00:00:00", DateLayout::IsoLocalT),
+            ("2024-09-01 00:00:00", DateLayout::IsoLocalSpace),
+            ("2024-09-01", DateLayout::IsoDate),
+            ("9/1/24", DateLayout::UsDate),
+        ];
+        let expected = Utc.with_ymd_and_hms(2024, 9, 1, 0, 0, 0).unwrap();
+        for (text, layout) in cases {
+            assert_eq!(DateLayout::detect(text), Some(layout), "{text}");
+            assert_eq!(layout.parse(text), Some(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn impossible_times_are_not_dates() {
+        assert_eq!(DateLayout::detect("2023-02-01T30:00:00Z"), None);
+        assert_eq!(DateLayout::detect("13/45/24"), None);
+        assert_eq!(DateLayout::Rfc3339.parse("2024-09-01 00:00:00"), None);
+    }
+
+    #[test]
+    fn tags_become_strings_and_trimmed_collisions_lose_nothing() {
+        let parsed = tags(r#"{"env": "dev", " n ": 3, "ok": true, "none": null}"#)
+            .unwrap()
+            .tags;
+        assert_eq!(parsed["env"], "dev");
+        assert_eq!(parsed["n"], "3");
+        assert_eq!(parsed["ok"], "true");
+        assert_eq!(parsed["none"], "");
+        let same = tags(r#"{"org": "trey", " org": "trey"}"#).unwrap();
+        assert_eq!((same.tags.len(), same.collisions.len()), (1, 0));
+        let clash = tags(r#"{"a": "1", "a ": "2"}"#).unwrap();
+        assert_eq!(clash.tags["a"], "1");
+        assert_eq!(clash.tags["a "], "2");
+        assert_eq!(clash.collisions, ["a "]);
+        assert!(tags("[1]").is_err());
+        assert!(tags("{oops").is_err());
+    }
+}

@@ -1,0 +1,233 @@
+//! Avro single-object encoding of records on Kafka.
+//!
+//! Every message is `C3 01`, the 8-byte little-endian CRC-64-AVRO (Rabin)
+//! fingerprint of the writer schema's canonical form, then the Avro binary datum.
+//! Readers look the fingerprint up among every schema version kept in `schemas/`
+//! and resolve the datum to the newest version, so producers on an older or newer
+//! schema can share a topic.
+
+use apache_avro::{rabin::Rabin, types::Value, Schema};
+use serde::{de::DeserializeOwned, Serialize};
+
+/// The two marker bytes that open an Avro single-object message.
+const MAGIC: [u8; 2] = [0xC3, 0x01];
+const HEADER_LEN: usize = 10;
+
+/// Every version of the cost record schema, oldest first.
+pub const COST_RECORD_SCHEMAS: &[&str] = &[include_str!("../../../schemas/cost_record.v1.avsc")];
+/// Every version of the ingest reject schema, oldest first.
+pub const REJECT_SCHEMAS: &[&str] = &[include_str!("../../../schemas/ingest_reject.v1.avsc")];
+
+/// Why a message could not be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    /// The message does not start with the single-object marker.
+    #[error("not an Avro single-object message ({len} bytes, starts {start:02x?})")]
+    NotSingleObject {
+        /// Message length.
+        len: usize,
+        /// Its first bytes.
+        start: Vec<u8>,
+    },
+    /// The writer schema's fingerprint is not among the known versions.
+    #[error(
+        "unknown writer schema fingerprint {0:016x}; is this consumer older than the producer?"
+    )]
+    UnknownSchema(u64),
+    /// The bytes do not decode with the writer schema, or the value does not fit it.
+    #[error("avro: {0}")]
+    Avro(#[from] apache_avro::Error),
+}
+
+/// Encoder and decoder for one record type over all its schema versions.
+#[derive(Debug, Clone)]
+pub struct Codec {
+    /// (fingerprint, schema) of every known version, oldest first.
+    versions: Vec<(u64, Schema)>,
+}
+
+impl Codec {
+    /// A codec over the given schema versions, oldest first; the last one is the
+    /// one written and the one read into.
+    ///
+    /// # Panics
+    /// When a schema text does not parse: the texts are compiled in, so that is a
+    /// build defect caught by this crate's tests, not an input error.
+    pub fn new(schema_texts: &[&str]) -> Self {
+        let versions = schema_texts
+            .iter()
+            .map(|text| {
+                let schema = Schema::parse_str(text).expect("bundled schema parses");
+                (fingerprint(&schema), schema)
+            })
+            .collect();
+        Self { versions }
+    }
+
+    /// The codec for [`crate::CostRecord`].
+    pub fn cost_record() -> Self {
+        Self::new(COST_RECORD_SCHEMAS)
+    }
+
+    /// The codec for [`crate::Reject`].
+    pub fn reject() -> Self {
+        Self::new(REJECT_SCHEMAS)
+    }
+
+    /// The schema messages are written with and read into.
+    pub fn current(&self) -> &Schema {
+        &self.latest().1
+    }
+
+    /// Fingerprint of the current schema.
+    pub fn current_fingerprint(&self) -> u64 {
+        self.latest().0
+    }
+
+    fn latest(&self) -> &(u64, Schema) {
+        self.versions
+            .last()
+            .expect("a codec has at least one schema")
+    }
+
+    /// Encodes a value with the current schema.
+    pub fn encode<T: Serialize>(&self, value: &T) -> Result<Vec<u8>, WireError> {
+        let (fingerprint, schema) = self.latest();
+        let value = apache_avro::to_value(value)?.resolve(schema)?;
+        let mut out = Vec::with_capacity(512);
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&fingerprint.to_le_bytes());
+        out.extend(apache_avro::to_avro_datum(schema, value)?);
+        Ok(out)
+    }
+
+    /// Decodes a message written with any known schema version into the current one.
+    pub fn decode<T: DeserializeOwned>(&self, message: &[u8]) -> Result<T, WireError> {
+        let value = self.decode_value(message)?;
+        Ok(apache_avro::from_value(&value)?)
+    }
+
+    /// Decodes a message into an Avro value of the current schema.
+    pub fn decode_value(&self, message: &[u8]) -> Result<Value, WireError> {
+        if message.len() < HEADER_LEN || message[..2] != MAGIC {
+            return Err(WireError::NotSingleObject {
+                len: message.len(),
+                start: message.iter().take(HEADER_LEN).copied().collect(),
+            });
+        }
+        let mut fp = [0u8; 8];
+        fp.copy_from_slice(&message[2..HEADER_LEN]);
+        let fp = u64::from_le_bytes(fp);
+        let writer = self
+            .versions
+            .iter()
+            .find(|(known, _)| *known == fp)
+            .map(|(_, schema)| schema)
+            .ok_or(WireError::UnknownSchema(fp))?;
+        let mut body = &message[HEADER_LEN..];
+        Ok(apache_avro::from_avro_datum(
+            writer,
+            &mut body,
+            Some(self.current()),
+        )?)
+    }
+}
+
+/// CRC-64-AVRO fingerprint of a schema's parsing canonical form.
+pub fn fingerprint(schema: &Schema) -> u64 {
+    let bytes = schema.fingerprint::<Rabin>().bytes;
+    let mut fp = [0u8; 8];
+    fp.copy_from_slice(&bytes[..8]);
+    u64::from_le_bytes(fp)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use chrono::{TimeZone, Utc};
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::{CostRecord, Reject};
+
+    fn sample() -> CostRecord {
+        let day = |d| Utc.with_ymd_and_hms(2024, 9, d, 0, 0, 0).unwrap();
+        let mut record = CostRecord::new(
+            "1234567890123",
+            "EUR",
+            [day(1), Utc.with_ymd_and_hms(2024, 10, 1, 0, 0, 0).unwrap()],
+            [day(18), day(19)],
+            "Credit",
+            Decimal::from_str("-1234.5678901234").unwrap(),
+            Decimal::from_str("-0.0000000001").unwrap(),
+        );
+        record.record_key = "k".into();
+        record.source_line = Some(42);
+        record.list_cost = Some(Decimal::from_str("99999999999.123456789").unwrap());
+        record.consumed_quantity = Some(Decimal::from_str("-2.000000000000001").unwrap());
+        record.service_name = Some("Amazon Simple Queue Service".into());
+        record
+            .tags
+            .insert("kostenstelle".into(), "Müller & Söhne — 東京".into());
+        record.tags.insert("empty".into(), String::new());
+        record
+            .extensions
+            .insert("x_ExportDateTime".into(), "2025-05-04T00:00:00Z".into());
+        record
+    }
+
+    #[test]
+    fn cost_record_round_trips_negative_amounts_ten_places_nulls_and_unicode() {
+        let codec = Codec::cost_record();
+        let record = sample();
+
+        let bytes = codec.encode(&record).unwrap();
+        assert_eq!(bytes[..2], MAGIC);
+        assert_eq!(bytes[2..10], codec.current_fingerprint().to_le_bytes());
+        let back: CostRecord = codec.decode(&bytes).unwrap();
+
+        assert_eq!(back, record);
+        assert_eq!(back.effective_cost.to_string(), "-0.0000000001");
+        assert_eq!(back.billed_cost.to_string(), "-1234.5678901234");
+        assert_eq!(back.contracted_cost, None);
+        assert_eq!(
+            back.tags["kostenstelle"],
+            "Müller & Söhne — 东京".replace('东', "東")
+        );
+    }
+
+    #[test]
+    fn reject_round_trips() {
+        let codec = Codec::reject();
+        let reject = Reject {
+            source_provider: "FOCUS".into(),
+            source_dataset: "FOCUS".into(),
+            source_uri: "file:///x.csv".into(),
+            line: Some(7),
+            column: Some("BilledCost".into()),
+            value: Some("12,5".into()),
+            reason: "not a decimal number".into(),
+            rejected_at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
+        };
+        let back: Reject = codec.decode(&codec.encode(&reject).unwrap()).unwrap();
+        assert_eq!(back, reject);
+    }
+
+    #[test]
+    fn unknown_fingerprint_and_foreign_bytes_are_errors_not_panics() {
+        let codec = Codec::cost_record();
+        let mut bytes = codec.encode(&sample()).unwrap();
+        bytes[3] ^= 0xff;
+        assert!(matches!(
+            codec.decode::<CostRecord>(&bytes),
+            Err(WireError::UnknownSchema(_))
+        ));
+        assert!(matches!(
+            codec.decode::<CostRecord>(b"{\"json\": true}"),
+            Err(WireError::NotSingleObject { .. })
+        ));
+        let truncated = &codec.encode(&sample()).unwrap()[..40];
+        assert!(codec.decode::<CostRecord>(truncated).is_err());
+    }
+}

@@ -1,0 +1,225 @@
+//! The store consumer: `cost.records` into ClickHouse, exactly once in effect.
+//!
+//! Each batch is inserted into `line_items` and acknowledged by ClickHouse; the
+//! billing periods it touched are marked dirty. Every `refresh_interval`, or as
+//! soon as the topic goes quiet, the dirty periods' projection is refreshed and
+//! only then are the offsets committed. A crash anywhere before the commit means
+//! the messages are read again; the insert collapses duplicates and the refresh
+//! recomputes from scratch, so no total changes.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use costflow_bus::topics::{COST_RECORDS, INGEST_REJECTS};
+use costflow_bus::{BatchConsumer, BusError, KafkaConfig, Offsets, Publisher};
+use costflow_model::{Codec, CostRecord, Reject};
+use rdkafka::message::OwnedMessage;
+use rdkafka::Message;
+use tokio::sync::watch;
+
+use crate::projection::BillingPeriodKey;
+use crate::{Store, StoreError};
+
+/// How long the reject producer may take to confirm before a commit.
+const REJECT_FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How the store consumer runs.
+#[derive(Debug, Clone)]
+pub struct StoreConsumerOptions {
+    /// Consumer group id; every instance of the store consumer shares it.
+    pub group_id: String,
+    /// Most messages inserted per ClickHouse insert.
+    pub batch_size: usize,
+    /// How long a batch waits to fill once its first message arrived.
+    pub linger: Duration,
+    /// Longest wait for a first message before the topic counts as quiet.
+    pub idle: Duration,
+    /// Longest time inserted rows may wait for their projection refresh and
+    /// offset commit while messages keep arriving.
+    pub refresh_interval: Duration,
+    /// Stop once every assigned partition's committed offset reached its end.
+    pub until_caught_up: bool,
+    /// Abort the process right after the first insert, before any commit. A test
+    /// hook proving that a crash at the worst moment changes no total.
+    pub crash_after_insert: bool,
+}
+
+impl Default for StoreConsumerOptions {
+    fn default() -> Self {
+        Self {
+            group_id: "costflow-store".to_owned(),
+            batch_size: 5000,
+            linger: Duration::from_millis(200),
+            idle: Duration::from_secs(1),
+            refresh_interval: Duration::from_secs(5),
+            until_caught_up: false,
+            crash_after_insert: false,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreConsumerReport {
+    /// Records inserted (a redelivered record counts again).
+    pub records: u64,
+    /// Messages sent to `ingest.rejects` instead.
+    pub rejected: u64,
+    /// Offset commits made.
+    pub commits: u64,
+}
+
+/// Why the store consumer stopped with an error. Nothing uncommitted is lost:
+/// a restart reads it again.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreConsumerError {
+    /// Kafka failed.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// ClickHouse failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A reject could not be encoded: a defect.
+    #[error("encoding a reject: {0}")]
+    Encode(#[from] costflow_model::WireError),
+}
+
+/// Runs the store consumer until `shutdown` turns true (then drains: refreshes and
+/// commits what was inserted) or, with `until_caught_up`, until it has caught up.
+pub async fn run_store_consumer(
+    kafka: &KafkaConfig,
+    store: &Store,
+    options: &StoreConsumerOptions,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<StoreConsumerReport, StoreConsumerError> {
+    let topic = kafka.topic(COST_RECORDS);
+    let consumer = BatchConsumer::new(kafka, &options.group_id, std::slice::from_ref(&topic))?;
+    let mut rejects = RejectSink::new(kafka)?;
+    let codec = Codec::cost_record();
+    let mut report = StoreConsumerReport::default();
+    let mut pending = Offsets::default();
+    let mut dirty = BTreeSet::new();
+    let mut last_commit = Instant::now();
+    tracing::info!(topic = %topic, group = %options.group_id, "store consumer started");
+
+    loop {
+        let batch = tokio::select! {
+            batch = consumer.next_batch(options.batch_size, options.idle, options.linger) => batch?,
+            _ = shutdown.changed() => Default::default(),
+        };
+        let stopping = *shutdown.borrow();
+
+        if !batch.is_empty() {
+            let records = decode(&codec, &batch.messages, &mut rejects)?;
+            let unstorable = store.insert_line_items(&records).await?;
+            if options.crash_after_insert {
+                tracing::warn!("aborting after insert, before commit (crash_after_insert)");
+                std::process::abort();
+            }
+            for (index, err) in &unstorable {
+                rejects.send(&records[*index].source_uri, None, err.to_string())?;
+            }
+            report.records += (records.len() - unstorable.len()) as u64;
+            dirty.extend(records.iter().map(|r| BillingPeriodKey {
+                billing_account_id: r.billing_account_id.clone(),
+                billing_period_start: r.billing_period_start,
+            }));
+            pending.merge(&batch.offsets);
+            tracing::debug!(messages = batch.messages.len(), "batch inserted");
+        }
+
+        let due = batch.is_empty() || stopping || last_commit.elapsed() >= options.refresh_interval;
+        if !pending.is_empty() && due {
+            rejects.flush()?;
+            store.refresh_daily(&dirty).await?;
+            consumer.commit(&pending)?;
+            report.commits += 1;
+            pending.clear();
+            dirty.clear();
+            last_commit = Instant::now();
+        }
+
+        if stopping {
+            tracing::info!("store consumer drained");
+            break;
+        }
+        if options.until_caught_up && pending.is_empty() && consumer.caught_up()? {
+            tracing::info!(records = report.records, "store consumer caught up");
+            break;
+        }
+    }
+    report.rejected = rejects.sent;
+    Ok(report)
+}
+
+/// Decodes a batch; messages that do not decode go to `ingest.rejects` naming
+/// their topic, partition and offset, and the partition keeps moving.
+fn decode(
+    codec: &Codec,
+    messages: &[OwnedMessage],
+    rejects: &mut RejectSink,
+) -> Result<Vec<CostRecord>, StoreConsumerError> {
+    let mut records = Vec::with_capacity(messages.len());
+    for message in messages {
+        match codec.decode::<CostRecord>(message.payload().unwrap_or_default()) {
+            Ok(record) => records.push(record),
+            Err(err) => {
+                let uri = format!(
+                    "kafka://{}/{}/{}",
+                    message.topic(),
+                    message.partition(),
+                    message.offset()
+                );
+                tracing::warn!(uri = %uri, error = %err, "undecodable message rejected");
+                rejects.send(&uri, None, format!("message does not decode: {err}"))?;
+            }
+        }
+    }
+    Ok(records)
+}
+
+/// Sends rejects found while consuming.
+struct RejectSink {
+    publisher: Publisher,
+    topic: String,
+    codec: Codec,
+    sent: u64,
+}
+
+impl RejectSink {
+    fn new(kafka: &KafkaConfig) -> Result<Self, BusError> {
+        Ok(Self {
+            publisher: Publisher::new(kafka)?,
+            topic: kafka.topic(INGEST_REJECTS),
+            codec: Codec::reject(),
+            sent: 0,
+        })
+    }
+
+    fn send(
+        &mut self,
+        uri: &str,
+        column: Option<&str>,
+        reason: String,
+    ) -> Result<(), StoreConsumerError> {
+        let reject = Reject {
+            source_provider: "costflow".to_owned(),
+            source_dataset: "cost.records".to_owned(),
+            source_uri: uri.to_owned(),
+            line: None,
+            column: column.map(str::to_owned),
+            value: None,
+            reason,
+            rejected_at: Utc::now(),
+        };
+        let payload = self.codec.encode(&reject)?;
+        self.publisher.send(&self.topic, uri.as_bytes(), &payload)?;
+        self.sent += 1;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), BusError> {
+        self.publisher.flush(REJECT_FLUSH_TIMEOUT).map(|_| ())
+    }
+}

@@ -1,0 +1,174 @@
+//! Writing cost records to the `line_items` table.
+
+use chrono::{DateTime, Utc};
+use costflow_model::money::{to_fixed, MONEY_SCALE, QUANTITY_SCALE};
+use costflow_model::CostRecord;
+use rust_decimal::Decimal;
+
+use crate::{ch_err, Store, StoreError};
+
+/// One `line_items` row, borrowed from a record.
+#[derive(clickhouse::Row, serde::Serialize)]
+struct LineItemRow<'a> {
+    billing_account_id: &'a str,
+    billing_period_start: u32,
+    source_version: i64,
+    record_key: &'a str,
+    billing_period_end: u32,
+    charge_period_start: u32,
+    charge_period_end: u32,
+    billing_currency: &'a str,
+    charge_category: &'a str,
+    charge_class: Option<&'a str>,
+    billed_cost: i128,
+    effective_cost: i128,
+    list_cost: Option<i128>,
+    contracted_cost: Option<i128>,
+    pricing_quantity: Option<i128>,
+    pricing_unit: Option<&'a str>,
+    consumed_quantity: Option<i128>,
+    consumed_unit: Option<&'a str>,
+    billing_account_name: Option<&'a str>,
+    sub_account_id: Option<&'a str>,
+    sub_account_name: Option<&'a str>,
+    provider_name: Option<&'a str>,
+    publisher_name: Option<&'a str>,
+    invoice_issuer_name: Option<&'a str>,
+    service_name: Option<&'a str>,
+    service_category: Option<&'a str>,
+    region_id: Option<&'a str>,
+    resource_id: Option<&'a str>,
+    resource_name: Option<&'a str>,
+    sku_id: Option<&'a str>,
+    sku_price_id: Option<&'a str>,
+    charge_description: Option<&'a str>,
+    tag_keys: Vec<&'a str>,
+    tag_values: Vec<&'a str>,
+    source_provider: &'a str,
+    source_dataset: &'a str,
+    source_uri: &'a str,
+    source_line: Option<i64>,
+    focus_version: &'a str,
+    record_json: String,
+    ingested_at: u32,
+}
+
+/// Seconds for a ClickHouse `DateTime` column, which holds whole seconds from
+/// 1970 to 2105; anything else cannot be stored.
+fn seconds(record: &CostRecord, time: DateTime<Utc>) -> Result<u32, StoreError> {
+    u32::try_from(time.timestamp()).map_err(|_| StoreError::Unstorable {
+        record_key: record.record_key.clone(),
+        reason: format!("{time} is outside the range ClickHouse DateTime holds"),
+    })
+}
+
+fn fixed(record: &CostRecord, value: Decimal, scale: u32) -> Result<i128, StoreError> {
+    to_fixed(value, scale).ok_or_else(|| StoreError::Unstorable {
+        record_key: record.record_key.clone(),
+        reason: format!("{value} has more than {scale} decimal places"),
+    })
+}
+
+fn fixed_opt(
+    record: &CostRecord,
+    value: Option<Decimal>,
+    scale: u32,
+) -> Result<Option<i128>, StoreError> {
+    value.map(|v| fixed(record, v, scale)).transpose()
+}
+
+impl<'a> LineItemRow<'a> {
+    fn from_record(record: &'a CostRecord, ingested_at: u32) -> Result<Self, StoreError> {
+        let record_json = serde_json_text(record);
+        Ok(Self {
+            billing_account_id: &record.billing_account_id,
+            billing_period_start: seconds(record, record.billing_period_start)?,
+            source_version: record.source_version,
+            record_key: &record.record_key,
+            billing_period_end: seconds(record, record.billing_period_end)?,
+            charge_period_start: seconds(record, record.charge_period_start)?,
+            charge_period_end: seconds(record, record.charge_period_end)?,
+            billing_currency: &record.billing_currency,
+            charge_category: &record.charge_category,
+            charge_class: record.charge_class.as_deref(),
+            billed_cost: fixed(record, record.billed_cost, MONEY_SCALE)?,
+            effective_cost: fixed(record, record.effective_cost, MONEY_SCALE)?,
+            list_cost: fixed_opt(record, record.list_cost, MONEY_SCALE)?,
+            contracted_cost: fixed_opt(record, record.contracted_cost, MONEY_SCALE)?,
+            pricing_quantity: fixed_opt(record, record.pricing_quantity, QUANTITY_SCALE)?,
+            pricing_unit: record.pricing_unit.as_deref(),
+            consumed_quantity: fixed_opt(record, record.consumed_quantity, QUANTITY_SCALE)?,
+            consumed_unit: record.consumed_unit.as_deref(),
+            billing_account_name: record.billing_account_name.as_deref(),
+            sub_account_id: record.sub_account_id.as_deref(),
+            sub_account_name: record.sub_account_name.as_deref(),
+            provider_name: record.provider_name.as_deref(),
+            publisher_name: record.publisher_name.as_deref(),
+            invoice_issuer_name: record.invoice_issuer_name.as_deref(),
+            service_name: record.service_name.as_deref(),
+            service_category: record.service_category.as_deref(),
+            region_id: record.region_id.as_deref(),
+            resource_id: record.resource_id.as_deref(),
+            resource_name: record.resource_name.as_deref(),
+            sku_id: record.sku_id.as_deref(),
+            sku_price_id: record.sku_price_id.as_deref(),
+            charge_description: record.charge_description.as_deref(),
+            tag_keys: record.tags.keys().map(String::as_str).collect(),
+            tag_values: record.tags.values().map(String::as_str).collect(),
+            source_provider: &record.source_provider,
+            source_dataset: &record.source_dataset,
+            source_uri: &record.source_uri,
+            source_line: record.source_line,
+            focus_version: &record.focus_version,
+            record_json,
+            ingested_at,
+        })
+    }
+}
+
+/// The whole record as JSON, so columns not broken out into their own ClickHouse
+/// column are still queryable (`JSONExtractString(record_json, 'SkuMeter')`).
+fn serde_json_text(record: &CostRecord) -> String {
+    serde_json::to_string(record).unwrap_or_default()
+}
+
+impl Store {
+    /// Inserts records into `line_items` and returns once ClickHouse has
+    /// acknowledged the insert. Inserting a record again is harmless: rows with the
+    /// same key and source version collapse.
+    ///
+    /// Records that cannot be stored exactly (a time outside `DateTime`, more
+    /// decimal places than the column) are left out and returned with the reason,
+    /// by their index in `records`, for the caller to reject.
+    pub async fn insert_line_items(
+        &self,
+        records: &[CostRecord],
+    ) -> Result<Vec<(usize, StoreError)>, StoreError> {
+        let now = u32::try_from(Utc::now().timestamp()).unwrap_or(u32::MAX);
+        let mut rows = Vec::with_capacity(records.len());
+        let mut unstorable = Vec::new();
+        for (index, record) in records.iter().enumerate() {
+            match LineItemRow::from_record(record, now) {
+                Ok(row) => rows.push(row),
+                Err(err) => unstorable.push((index, err)),
+            }
+        }
+        if rows.is_empty() {
+            return Ok(unstorable);
+        }
+
+        let mut insert = self
+            .client
+            .insert::<LineItemRow<'_>>("line_items")
+            .await
+            .map_err(ch_err("insert line_items"))?;
+        for row in &rows {
+            insert
+                .write(row)
+                .await
+                .map_err(ch_err("insert line_items"))?;
+        }
+        insert.end().await.map_err(ch_err("insert line_items"))?;
+        Ok(unstorable)
+    }
+}
