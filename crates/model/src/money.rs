@@ -11,7 +11,7 @@ pub const QUANTITY_SCALE: u32 = 18;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecimalError {
     /// Not a base-10 number.
-    #[error("not a decimal number")]
+    #[error("not a plain decimal number (digits with an optional sign, one '.', and an optional exponent; no currency symbols or thousands separators)")]
     Syntax,
     /// More digits than 28, the exact range costflow carries.
     #[error("more than 28 significant digits")]

@@ -1,0 +1,260 @@
+//! What every end-to-end test needs: the local stack's addresses, unique names so
+//! tests never see each other's data, the costflow binary, and sums computed
+//! straight from the source files without any costflow code.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+
+/// Longest a costflow command may run in a test.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Kafka bootstrap servers of the local stack.
+pub fn brokers() -> String {
+    std::env::var("COSTFLOW_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
+}
+
+/// ClickHouse HTTP endpoint of the local stack.
+pub fn clickhouse_url() -> String {
+    std::env::var("COSTFLOW_CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".to_owned())
+}
+
+/// A file of the shared real data set.
+pub fn shared_data(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(relative)
+}
+
+/// The real multi-provider FOCUS sample.
+pub fn focus_sample() -> PathBuf {
+    shared_data("focus/focus-sample-data_FOCUS-1.0_focus_sample.csv")
+}
+
+/// A scratch directory unique to this test run.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("costflow-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// One test's private corner of the shared stack: its own topic prefix, ClickHouse
+/// database and consumer group ids.
+pub struct TestEnv {
+    pub name: String,
+}
+
+impl TestEnv {
+    /// A fresh environment; names carry the process id, a counter and the time so
+    /// reruns never meet old topics, databases or consumer groups.
+    pub fn new(test: &str) -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        Self {
+            name: format!("t{}_{n}_{nanos}_{test}", std::process::id()),
+        }
+    }
+
+    pub fn topic_prefix(&self) -> String {
+        format!("{}.", self.name)
+    }
+
+    pub fn database(&self) -> String {
+        self.name.clone()
+    }
+
+    pub fn group(&self, role: &str) -> String {
+        format!("{}-{role}", self.name)
+    }
+
+    /// Runs the costflow binary with this environment's settings.
+    pub async fn costflow(&self, args: &[&str]) -> Output {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_costflow"));
+        command
+            .args(args)
+            .env("COSTFLOW_BROKERS", brokers())
+            .env("COSTFLOW_CLICKHOUSE_URL", clickhouse_url())
+            .env("COSTFLOW_TOPIC_PREFIX", self.topic_prefix())
+            .env("COSTFLOW_CLICKHOUSE_DATABASE", self.database())
+            .env("COSTFLOW_LOG", "warn")
+            .kill_on_drop(true);
+        match tokio::time::timeout(COMMAND_TIMEOUT, command.output()).await {
+            Ok(output) => output.expect("costflow runs"),
+            Err(_) => panic!("costflow {args:?} ran past {COMMAND_TIMEOUT:?}"),
+        }
+    }
+
+    /// Runs costflow and fails the test, showing its output, unless it succeeded.
+    pub async fn costflow_ok(&self, args: &[&str]) -> String {
+        let output = self.costflow(args).await;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "costflow {args:?} failed ({}):\n{stdout}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    }
+
+    /// Creates this environment's topics on the one-broker stack.
+    pub async fn apply_topics(&self) {
+        self.costflow_ok(&["topics", "apply", "--replication-factor", "1"])
+            .await;
+    }
+
+    /// Runs the store consumer until it has caught up.
+    pub async fn store_until_caught_up(&self) -> String {
+        let group = self.group("store");
+        self.costflow_ok(&[
+            "consume",
+            "store",
+            "--group-id",
+            &group,
+            "--until-caught-up",
+        ])
+        .await
+    }
+
+    /// Runs a query against this environment's database; tab-separated rows.
+    pub async fn clickhouse(&self, sql: &str) -> Vec<Vec<String>> {
+        let response = reqwest::Client::new()
+            .post(clickhouse_url())
+            .query(&[("database", self.database())])
+            .body(format!("{sql} FORMAT TabSeparated"))
+            .send()
+            .await
+            .expect("ClickHouse answers");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_success(), "{sql}\n{text}");
+        text.lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| l.split('\t').map(str::to_owned).collect())
+            .collect()
+    }
+}
+
+/// (BilledCost, EffectiveCost) per (BillingAccountId, BillingCurrency).
+pub type Totals = BTreeMap<(String, String), (Decimal, Decimal)>;
+
+/// Totals summed straight from a FOCUS CSV file with the csv crate, skipping the
+/// given 1-based file lines. Independent of costflow's reader on purpose.
+pub fn file_totals(path: &Path, skip_lines: &[u64]) -> Totals {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|h| h.trim_start_matches('\u{feff}') == name).unwrap();
+    let (account, currency) = (column("BillingAccountId"), column("BillingCurrency"));
+    let (billed, effective) = (column("BilledCost"), column("EffectiveCost"));
+
+    let mut totals = Totals::new();
+    for (index, row) in reader.records().enumerate() {
+        let row = row.unwrap();
+        // Header is line 1; the files these tests use have one line per row.
+        if skip_lines.contains(&(index as u64 + 2)) {
+            continue;
+        }
+        let entry = totals
+            .entry((row[account].to_owned(), row[currency].to_owned()))
+            .or_default();
+        entry.0 += Decimal::from_str(&row[billed]).unwrap();
+        entry.1 += Decimal::from_str(&row[effective]).unwrap();
+    }
+    normalize(totals)
+}
+
+/// Drops trailing zeros so totals compare by value.
+pub fn normalize(totals: Totals) -> Totals {
+    totals
+        .into_iter()
+        .map(|(k, (b, e))| (k, (b.normalize(), e.normalize())))
+        .collect()
+}
+
+/// Totals from rows of (account, currency, billed, effective) text.
+pub fn totals_from_rows(rows: &[Vec<String>]) -> Totals {
+    let mut totals = Totals::new();
+    for row in rows {
+        let entry = totals.entry((row[0].clone(), row[1].clone())).or_default();
+        entry.0 += Decimal::from_str(&row[2]).unwrap();
+        entry.1 += Decimal::from_str(&row[3]).unwrap();
+    }
+    normalize(totals)
+}
+
+/// Totals of the latest source version of each billing period in `line_items`.
+pub async fn line_item_totals(env: &TestEnv) -> Totals {
+    let rows = env
+        .clickhouse(
+            "SELECT billing_account_id, billing_currency, toString(sum(billed_cost)), \
+             toString(sum(effective_cost)) FROM line_items FINAL \
+             WHERE (billing_account_id, billing_period_start, source_version) IN \
+               (SELECT billing_account_id, billing_period_start, max(source_version) \
+                FROM line_items GROUP BY billing_account_id, billing_period_start) \
+             GROUP BY billing_account_id, billing_currency",
+        )
+        .await;
+    totals_from_rows(&rows)
+}
+
+/// Totals of the daily projection's current refreshes.
+pub async fn projection_totals(env: &TestEnv) -> Totals {
+    let rows = env
+        .clickhouse(
+            "SELECT billing_account_id, billing_currency, toString(sum(billed_cost)), \
+             toString(sum(effective_cost)) FROM cost_daily \
+             WHERE (billing_account_id, billing_period_start, refreshed_at) IN \
+               (SELECT billing_account_id, billing_period_start, max(refreshed_at) \
+                FROM cost_daily_refresh GROUP BY billing_account_id, billing_period_start) \
+             GROUP BY billing_account_id, billing_currency",
+        )
+        .await;
+    totals_from_rows(&rows)
+}
+
+/// Totals through the HTTP API, served in-process on a free port.
+pub async fn api_totals(env: &TestEnv, from: &str, to: &str) -> Totals {
+    let store = costflow_store::Store::new(costflow_store::StoreConfig {
+        url: clickhouse_url(),
+        database: env.database(),
+        user: "default".to_owned(),
+        password: String::new(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, costflow_api::router(store)).await.unwrap();
+    });
+
+    let url = format!(
+        "http://{address}/v1/costs?from={from}&to={to}&group_by=BillingAccountId&granularity=month"
+    );
+    let response = reqwest::get(&url).await.unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    let body: serde_json::Value = response.json().await.unwrap();
+    server.abort();
+
+    let rows: Vec<Vec<String>> = body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            ["BillingAccountId", "BillingCurrency", "BilledCost", "EffectiveCost"]
+                .iter()
+                .map(|k| row[*k].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect();
+    totals_from_rows(&rows)
+}
