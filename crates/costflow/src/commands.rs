@@ -287,7 +287,7 @@ async fn report(
             .or_default() += cost;
     }
     let mut services: Vec<_> = services.into_iter().collect();
-    services.sort_by(|a, b| b.1.cmp(&a.1));
+    services.sort_by_key(|entry| std::cmp::Reverse(entry.1));
     println!();
     println!("top {top} services by EffectiveCost");
     for ((name, currency), cost) in services.into_iter().take(top) {
