@@ -19,11 +19,19 @@ async fn real_focus_sample_reconciles_in_clickhouse_and_through_the_api() {
     let env = TestEnv::new("reconcile");
     let sample = focus_sample();
     let expected = file_totals(&sample, &[]);
-    assert!(expected.len() >= 3, "the sample spans several accounts: {expected:?}");
+    assert!(
+        expected.len() >= 3,
+        "the sample spans several accounts: {expected:?}"
+    );
 
     env.apply_topics().await;
-    let out = env.costflow_ok(&["ingest", "focus", sample.to_str().unwrap()]).await;
-    assert!(out.contains("rows read 1000 = published 1000 + rejected 0"), "{out}");
+    let out = env
+        .costflow_ok(&["ingest", "focus", sample.to_str().unwrap()])
+        .await;
+    assert!(
+        out.contains("rows read 1000 = published 1000 + rejected 0"),
+        "{out}"
+    );
     let out = env.store_until_caught_up().await;
     assert!(out.contains("stored 1000 records"), "{out}");
 
@@ -39,11 +47,16 @@ async fn ingesting_the_same_file_twice_changes_no_total() {
     let expected = file_totals(&sample, &[]);
 
     env.apply_topics().await;
-    env.costflow_ok(&["ingest", "focus", sample.to_str().unwrap()]).await;
+    env.costflow_ok(&["ingest", "focus", sample.to_str().unwrap()])
+        .await;
     env.store_until_caught_up().await;
-    env.costflow_ok(&["ingest", "focus", sample.to_str().unwrap()]).await;
+    env.costflow_ok(&["ingest", "focus", sample.to_str().unwrap()])
+        .await;
     let out = env.store_until_caught_up().await;
-    assert!(out.contains("stored 1000 records"), "second pass read the resend: {out}");
+    assert!(
+        out.contains("stored 1000 records"),
+        "second pass read the resend: {out}"
+    );
 
     let count = env.clickhouse("SELECT count() FROM line_items FINAL").await;
     assert_eq!(count[0][0], "1000");
@@ -60,9 +73,16 @@ async fn store_consumer_killed_between_insert_and_commit_changes_no_total() {
     let group = env.group("store");
 
     env.apply_topics().await;
-    env.costflow_ok(&["ingest", "focus", sample.to_str().unwrap()]).await;
+    env.costflow_ok(&["ingest", "focus", sample.to_str().unwrap()])
+        .await;
     let crashed = env
-        .costflow(&["consume", "store", "--group-id", &group, "--crash-after-insert"])
+        .costflow(&[
+            "consume",
+            "store",
+            "--group-id",
+            &group,
+            "--crash-after-insert",
+        ])
         .await;
     assert!(!crashed.status.success(), "the hook aborts the process");
     let inserted = env.clickhouse("SELECT count() FROM line_items").await;
@@ -80,12 +100,23 @@ async fn store_consumer_killed_between_insert_and_commit_changes_no_total() {
 async fn malformed_rows_are_rejected_by_line_while_the_rest_lands() {
     let env = TestEnv::new("malformed");
     let path = scratch_dir("malformed").join("sample-with-bad-rows.csv");
-    write_sample_with_bad_rows(&path, &[(10, "BilledCost", "12,5O"), (20, "ChargePeriodStart", "2024-09-31 00:00:00")]);
+    write_sample_with_bad_rows(
+        &path,
+        &[
+            (10, "BilledCost", "12,5O"),
+            (20, "ChargePeriodStart", "2024-09-31 00:00:00"),
+        ],
+    );
     let expected = file_totals(&path, &[10, 20]);
 
     env.apply_topics().await;
-    let out = env.costflow_ok(&["ingest", "focus", path.to_str().unwrap()]).await;
-    assert!(out.contains("rows read 1000 = published 998 + rejected 2"), "{out}");
+    let out = env
+        .costflow_ok(&["ingest", "focus", path.to_str().unwrap()])
+        .await;
+    assert!(
+        out.contains("rows read 1000 = published 998 + rejected 2"),
+        "{out}"
+    );
     env.store_until_caught_up().await;
     assert_eq!(line_item_totals(&env).await, expected);
     assert_eq!(api_totals(&env, RANGE.0, RANGE.1).await, expected);
@@ -99,11 +130,21 @@ async fn malformed_rows_are_rejected_by_line_while_the_rest_lands() {
         found,
         [
             (Some(10), Some("BilledCost"), Some("12,5O")),
-            (Some(20), Some("ChargePeriodStart"), Some("2024-09-31 00:00:00")),
+            (
+                Some(20),
+                Some("ChargePeriodStart"),
+                Some("2024-09-31 00:00:00")
+            ),
         ]
     );
-    assert!(rejects.iter().all(|r| r.source_uri.ends_with("sample-with-bad-rows.csv")));
-    assert!(rejects[1].reason.contains("YYYY-MM-DD HH:MM:SS"), "{}", rejects[1].reason);
+    assert!(rejects
+        .iter()
+        .all(|r| r.source_uri.ends_with("sample-with-bad-rows.csv")));
+    assert!(
+        rejects[1].reason.contains("YYYY-MM-DD HH:MM:SS"),
+        "{}",
+        rejects[1].reason
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -154,7 +154,12 @@ pub type Totals = BTreeMap<(String, String), (Decimal, Decimal)>;
 pub fn file_totals(path: &Path, skip_lines: &[u64]) -> Totals {
     let mut reader = csv::Reader::from_path(path).unwrap();
     let headers = reader.headers().unwrap().clone();
-    let column = |name: &str| headers.iter().position(|h| h.trim_start_matches('\u{feff}') == name).unwrap();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim_start_matches('\u{feff}') == name)
+            .unwrap()
+    };
     let (account, currency) = (column("BillingAccountId"), column("BillingCurrency"));
     let (billed, effective) = (column("BilledCost"), column("EffectiveCost"));
 
@@ -234,7 +239,9 @@ pub async fn api_totals(env: &TestEnv, from: &str, to: &str) -> Totals {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
-        axum::serve(listener, costflow_api::router(store)).await.unwrap();
+        axum::serve(listener, costflow_api::router(store))
+            .await
+            .unwrap();
     });
 
     let url = format!(
@@ -250,10 +257,15 @@ pub async fn api_totals(env: &TestEnv, from: &str, to: &str) -> Totals {
         .unwrap()
         .iter()
         .map(|row| {
-            ["BillingAccountId", "BillingCurrency", "BilledCost", "EffectiveCost"]
-                .iter()
-                .map(|k| row[*k].as_str().unwrap().to_owned())
-                .collect()
+            [
+                "BillingAccountId",
+                "BillingCurrency",
+                "BilledCost",
+                "EffectiveCost",
+            ]
+            .iter()
+            .map(|k| row[*k].as_str().unwrap().to_owned())
+            .collect()
         })
         .collect();
     totals_from_rows(&rows)
