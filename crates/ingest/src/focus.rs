@@ -288,7 +288,7 @@ impl FocusReader {
         for (position, name) in headers.iter().enumerate() {
             match column_named(name) {
                 Some(column) => cells[column as usize] = Some(Cell::At(position)),
-                None => extensions.push((position, name.clone())),
+                None => extensions.push((position, costflow_model::extension_name(name))),
             }
         }
         for (name, value) in &options.assume {
@@ -705,7 +705,7 @@ mod tests {
         assert!(records
             .iter()
             .any(|r| r.tags.get("environment").is_some_and(|v| v == "dev")));
-        assert!(records.iter().all(|r| r.extensions.contains_key("Id")));
+        assert!(records.iter().all(|r| r.extensions.contains_key("x_Id")));
         assert!(records.iter().all(|r| r.charge_class.is_none()));
         assert_eq!(records[0].focus_version, "1.0");
     }

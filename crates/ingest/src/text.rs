@@ -141,7 +141,7 @@ pub fn tags(cell: &str) -> Result<Tags, String> {
 }
 
 /// Extension under which a record lists tag keys that collided once trimmed.
-pub const TAG_KEY_COLLISIONS: &str = "costflow_TagKeyCollisions";
+pub const TAG_KEY_COLLISIONS: &str = "x_costflow_TagKeyCollisions";
 
 /// Parsed tags and the untrimmed keys kept because they collided.
 #[derive(Debug, Default)]

@@ -15,6 +15,6 @@ pub mod record;
 pub mod reject;
 pub mod wire;
 
-pub use record::{CostRecord, RecordKey};
+pub use record::{extension_name, CostRecord, RecordKey};
 pub use reject::Reject;
 pub use wire::{Codec, WireError};

@@ -169,10 +169,20 @@ pub struct CostRecord {
     /// FOCUS Tags, keys trimmed, values as strings.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
-    /// Source columns that are not FOCUS columns (`x_` columns and the like), by
-    /// their source column name.
+    /// Provider-native columns that are not FOCUS columns, named as FOCUS names
+    /// custom columns: `x_` and the source column name (see [`extension_name`]).
     #[serde(default)]
     pub extensions: BTreeMap<String, String>,
+}
+
+/// The extension name of a provider-native source column: FOCUS prefixes custom
+/// columns with `x_`, so `Id` becomes `x_Id` and `x_ServiceCode` stays as it is.
+pub fn extension_name(source_column: &str) -> String {
+    if source_column.starts_with("x_") {
+        source_column.to_owned()
+    } else {
+        format!("x_{source_column}")
+    }
 }
 
 impl CostRecord {
