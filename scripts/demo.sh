@@ -29,7 +29,8 @@ else
   step "generating demo data"
   rm -rf var/demo
   "$costflow" generate --out var/demo
-  inputs=(var/demo)
+  # One FOCUS file per billing period; spikes.csv beside them is the answer key.
+  inputs=(var/demo/focus-*.csv)
 fi
 
 step "ingest"
