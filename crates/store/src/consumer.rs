@@ -43,6 +43,9 @@ pub struct StoreConsumerOptions {
     /// Abort the process right after the first insert, before any commit. A test
     /// hook proving that a crash at the worst moment changes no total.
     pub crash_after_insert: bool,
+    /// Texts of cost record schemas newer than this build carries, accepted as
+    /// writer schemas and read into the current one.
+    pub writer_schemas: Vec<String>,
 }
 
 impl Default for StoreConsumerOptions {
@@ -55,6 +58,7 @@ impl Default for StoreConsumerOptions {
             refresh_interval: Duration::from_secs(5),
             until_caught_up: false,
             crash_after_insert: false,
+            writer_schemas: Vec::new(),
         }
     }
 }
@@ -80,6 +84,10 @@ pub enum StoreConsumerError {
     /// ClickHouse failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An extra writer schema does not parse or cannot be read into the current
+    /// schema; fix the configuration.
+    #[error("extra writer schema refused: {0}")]
+    WriterSchema(costflow_model::WireError),
     /// A reject could not be encoded: a defect.
     #[error("encoding a reject: {0}")]
     Encode(#[from] costflow_model::WireError),
@@ -96,7 +104,13 @@ pub async fn run_store_consumer(
     let topic = kafka.topic(COST_RECORDS);
     let consumer = BatchConsumer::new(kafka, &options.group_id, std::slice::from_ref(&topic))?;
     let mut rejects = RejectSink::new(kafka)?;
-    let codec = Codec::cost_record();
+    let mut codec = Codec::cost_record();
+    for text in &options.writer_schemas {
+        let fingerprint = codec
+            .add_writer_schema(text)
+            .map_err(StoreConsumerError::WriterSchema)?;
+        tracing::info!(fingerprint = %format!("{fingerprint:016x}"), "extra writer schema accepted");
+    }
     let mut report = StoreConsumerReport::default();
     let mut pending = Offsets::default();
     let mut dirty = BTreeSet::new();
