@@ -50,6 +50,8 @@ impl fmt::Display for Violation {
     }
 }
 
+impl std::error::Error for Violation {}
+
 /// Checks a decoded record against the collector contract and returns the first
 /// rule it breaks.
 ///
