@@ -14,6 +14,25 @@ step() { printf '\n==> %s\n' "$*"; }
 step "local stack"
 scripts/stack.sh up
 
+step "python for the collector interop tests"
+# A virtual environment in var/python with the pinned clients of
+# examples/python/requirements.txt (confluent-kafka bundles its own librdkafka,
+# which talks to the local tansu broker). tests/collectors.rs runs it, or
+# COSTFLOW_PYTHON if set.
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y python3 python3-venv ||
+        { as_root apt-get update &&
+          as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y python3 python3-venv; }
+fi
+requirements=examples/python/requirements.txt
+if ! cmp -s "$requirements" var/python/requirements.txt 2>/dev/null; then
+    rm -rf var/python
+    python3 -m venv var/python
+    var/python/bin/python3 -m pip install --quiet --disable-pip-version-check -r "$requirements"
+    cp "$requirements" var/python/requirements.txt
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -191,6 +191,11 @@ pub struct StoreArgs {
     /// Test hook: abort right after the first insert, before any commit.
     #[arg(long, hide = true)]
     pub crash_after_insert: bool,
+    /// Also read messages written with this cost record schema (.avsc), a version
+    /// newer than this build carries; repeatable. Deploy a new schema version here
+    /// before producers use it, and upgrade consumers later.
+    #[arg(long, env = "COSTFLOW_WRITER_SCHEMAS", value_delimiter = ',')]
+    pub writer_schema: Vec<PathBuf>,
 }
 
 /// `generate` flags.

@@ -222,8 +222,15 @@ fn newest_mtime_micros(files: &[PathBuf]) -> Result<i64> {
 }
 
 async fn consume_store(kafka: &KafkaConfig, store: &Store, args: StoreArgs) -> Result<ExitCode> {
+    let mut writer_schemas = Vec::with_capacity(args.writer_schema.len());
+    for path in &args.writer_schema {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading writer schema {}", path.display()))?;
+        writer_schemas.push(text);
+    }
     store.migrate().await?;
     let options = StoreConsumerOptions {
+        writer_schemas,
         group_id: args.group_id,
         batch_size: args.batch_size.max(1),
         refresh_interval: Duration::from_secs(args.refresh_interval_secs),

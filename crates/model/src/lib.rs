@@ -9,12 +9,18 @@
 //! - [`wire`]: Avro single-object encoding; every message names its writer schema by
 //!   fingerprint so old and new schema versions can be read side by side.
 //! - [`reject`]: the record sent to `ingest.rejects` for input that could not be used.
+//! - [`validate`]: the collector contract's rules, checked by every consumer on what
+//!   it reads, since producers costflow did not write publish to `cost.records`.
+//! - [`compat`]: Avro schema resolution checks between kept schema versions.
 
+pub mod compat;
 pub mod money;
 pub mod record;
 pub mod reject;
+pub mod validate;
 pub mod wire;
 
 pub use record::{extension_name, CostRecord, RecordKey};
 pub use reject::Reject;
+pub use validate::{read_cost_record, validate, Refusal, Violation};
 pub use wire::{Codec, WireError};

@@ -1,10 +1,19 @@
 //! Avro single-object encoding of records on Kafka.
 //!
 //! Every message is `C3 01`, the 8-byte little-endian CRC-64-AVRO (Rabin)
-//! fingerprint of the writer schema's canonical form, then the Avro binary datum.
-//! Readers look the fingerprint up among every schema version kept in `schemas/`
-//! and resolve the datum to the newest version, so producers on an older or newer
-//! schema can share a topic.
+//! fingerprint of the writer schema's Parsing Canonical Form, then the Avro binary
+//! datum. Readers look the fingerprint up among every schema version kept in
+//! `schemas/` and resolve the datum to the newest version, so producers on an
+//! older or newer schema can share a topic.
+//!
+//! The fingerprint is the one the Avro specification defines, the same that Java's
+//! `SchemaNormalization` and Python's `fastavro` compute. `apache-avro` (up to 0.23
+//! at least) writes a primitive that carries a `logicalType` as `{"type":"long"}`
+//! in its canonical form instead of `"long"`, so its own fingerprint differs for
+//! every schema with a timestamp. [`fingerprint`] therefore hands `apache-avro` the
+//! schema with everything the canonical form drops already stripped. Messages
+//! written by costflow before this fix carry the library's fingerprint; readers
+//! still accept it for each kept version.
 
 use apache_avro::{rabin::Rabin, types::Value, Schema};
 use serde::{de::DeserializeOwned, Serialize};
@@ -37,6 +46,9 @@ pub enum WireError {
     /// The bytes do not decode with the writer schema, or the value does not fit it.
     #[error("avro: {0}")]
     Avro(#[from] apache_avro::Error),
+    /// A writer schema offered at run time cannot be read into the current one.
+    #[error("writer schema cannot be read into the current schema: {0}")]
+    Incompatible(String),
 }
 
 /// Encoder and decoder for one record type over all its schema versions.
@@ -44,6 +56,10 @@ pub enum WireError {
 pub struct Codec {
     /// (fingerprint, schema) of every known version, oldest first.
     versions: Vec<(u64, Schema)>,
+    /// (fingerprint, schema) of every schema a message may name: each version by
+    /// its specification fingerprint and by `apache-avro`'s own, plus writer
+    /// schemas added at run time.
+    writers: Vec<(u64, Schema)>,
 }
 
 impl Codec {
@@ -54,14 +70,44 @@ impl Codec {
     /// When a schema text does not parse: the texts are compiled in, so that is a
     /// build defect caught by this crate's tests, not an input error.
     pub fn new(schema_texts: &[&str]) -> Self {
-        let versions = schema_texts
+        let versions: Vec<(u64, Schema)> = schema_texts
             .iter()
             .map(|text| {
                 let schema = Schema::parse_str(text).expect("bundled schema parses");
                 (fingerprint(&schema), schema)
             })
             .collect();
-        Self { versions }
+        let mut writers = versions.clone();
+        writers.extend(
+            versions
+                .iter()
+                .map(|(_, schema)| (library_fingerprint(schema), schema.clone())),
+        );
+        Self { versions, writers }
+    }
+
+    /// Also accepts messages written with `schema_text`, a schema this build does
+    /// not carry (typically a newer version deployed as a file before the
+    /// consumers are upgraded). Its data is resolved into the current schema, so
+    /// the schema must be readable by it under Avro's resolution rules.
+    pub fn add_writer_schema(&mut self, schema_text: &str) -> Result<u64, WireError> {
+        let schema = Schema::parse_str(schema_text)?;
+        apache_avro::schema_compatibility::SchemaCompatibility::can_read(&schema, self.current())
+            .map_err(|err| WireError::Incompatible(err.to_string()))?;
+        let fp = fingerprint(&schema);
+        self.writers.push((fp, schema));
+        Ok(fp)
+    }
+
+    /// The same codec reading into an older kept version instead of the newest:
+    /// what a consumer built before the newer versions existed does.
+    pub fn reading_version(&self, version: usize) -> Option<Self> {
+        let index = version.checked_sub(1)?;
+        let kept = self.versions.get(..=index)?.to_vec();
+        Some(Self {
+            versions: kept,
+            writers: self.writers.clone(),
+        })
     }
 
     /// The codec for [`crate::CostRecord`].
@@ -119,7 +165,7 @@ impl Codec {
         fp.copy_from_slice(&message[2..HEADER_LEN]);
         let fp = u64::from_le_bytes(fp);
         let writer = self
-            .versions
+            .writers
             .iter()
             .find(|(known, _)| *known == fp)
             .map(|(_, schema)| schema)
@@ -133,12 +179,54 @@ impl Codec {
     }
 }
 
-/// CRC-64-AVRO fingerprint of a schema's parsing canonical form.
+/// Attributes the Parsing Canonical Form keeps; every other one is dropped.
+const CANONICAL_ATTRIBUTES: [&str; 8] = [
+    "type",
+    "name",
+    "namespace",
+    "fields",
+    "symbols",
+    "items",
+    "values",
+    "size",
+];
+
+/// CRC-64-AVRO fingerprint of a schema's Parsing Canonical Form, as the Avro
+/// specification defines it. The 8 bytes of the single-object header are this
+/// value in little-endian order; `fastavro.schema.fingerprint(...,
+/// "CRC-64-AVRO")` prints the same bytes as hex.
 pub fn fingerprint(schema: &Schema) -> u64 {
+    let stripped = serde_json::to_value(schema)
+        .map(|mut json| {
+            strip_to_canonical(&mut json);
+            json
+        })
+        .ok()
+        .and_then(|json| Schema::parse(&json).ok());
+    library_fingerprint(stripped.as_ref().unwrap_or(schema))
+}
+
+/// `apache-avro`'s own fingerprint, which differs from the specification's for
+/// schemas with logical types; see the module documentation.
+fn library_fingerprint(schema: &Schema) -> u64 {
     let bytes = schema.fingerprint::<Rabin>().bytes;
     let mut fp = [0u8; 8];
     fp.copy_from_slice(&bytes[..8]);
     u64::from_le_bytes(fp)
+}
+
+/// Drops every attribute the canonical form drops (doc, default, aliases,
+/// logicalType and the like), so that a primitive with a logical type becomes a
+/// bare `{"type": "long"}` that `apache-avro` reduces to `"long"`.
+fn strip_to_canonical(json: &mut serde_json::Value) {
+    match json {
+        serde_json::Value::Object(map) => {
+            map.retain(|key, _| CANONICAL_ATTRIBUTES.contains(&key.as_str()));
+            map.values_mut().for_each(strip_to_canonical);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_to_canonical),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -229,5 +317,82 @@ mod tests {
         ));
         let truncated = &codec.encode(&sample()).unwrap()[..40];
         assert!(codec.decode::<CostRecord>(truncated).is_err());
+    }
+
+    #[test]
+    fn fingerprint_is_the_avro_specification_one_that_fastavro_computes() {
+        // fastavro 1.13.1: fingerprint(to_parsing_canonical_form(parse_schema(v1)),
+        // "CRC-64-AVRO") == "1afb82f1fe87f087", the header bytes in order.
+        let header: String = Codec::cost_record()
+            .current_fingerprint()
+            .to_le_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(header, "1afb82f1fe87f087");
+    }
+
+    #[test]
+    fn messages_with_the_older_library_fingerprint_still_decode() {
+        let codec = Codec::cost_record();
+        let mut bytes = codec.encode(&sample()).unwrap();
+        let legacy = library_fingerprint(codec.current());
+        assert_ne!(legacy, codec.current_fingerprint());
+        bytes[2..10].copy_from_slice(&legacy.to_le_bytes());
+        assert_eq!(codec.decode::<CostRecord>(&bytes).unwrap(), sample());
+    }
+
+    /// The kept v1 schema plus one optional field with a default.
+    fn v2_text() -> String {
+        let v1 = COST_RECORD_SCHEMAS[0];
+        let at = v1.rfind(']').unwrap();
+        let field = r#", {"name": "x_CollectorRun", "type": ["null", "string"], "default": null}"#;
+        format!("{}{field}{}", &v1[..at].trim_end(), &v1[at..])
+    }
+
+    #[test]
+    fn old_and_new_readers_read_old_and_new_writers() {
+        let v2 = v2_text();
+        let new = Codec::new(&[COST_RECORD_SCHEMAS[0], &v2]);
+        let old_built_before_v2 = {
+            let mut codec = Codec::cost_record();
+            codec.add_writer_schema(&v2).unwrap();
+            codec
+        };
+        let old_in_new_build = new.reading_version(1).unwrap();
+        let from_old = Codec::cost_record().encode(&sample()).unwrap();
+        let from_new = new.encode(&sample()).unwrap();
+        assert_ne!(from_old[2..10], from_new[2..10]);
+
+        for reader in [&new, &old_built_before_v2, &old_in_new_build] {
+            for message in [&from_old, &from_new] {
+                assert_eq!(reader.decode::<CostRecord>(message).unwrap(), sample());
+            }
+        }
+        let value = new.decode_value(&from_old).unwrap();
+        let Value::Record(fields) = value else {
+            panic!("a record")
+        };
+        assert!(fields
+            .iter()
+            .any(|(name, v)| name == "x_CollectorRun"
+                && *v == Value::Union(0, Box::new(Value::Null))));
+    }
+
+    #[test]
+    fn a_writer_schema_the_reader_cannot_resolve_is_refused() {
+        let mut codec = Codec::cost_record();
+        let broken = COST_RECORD_SCHEMAS[0].replacen(
+            r#""name": "BillingAccountId",
+      "type": "string""#,
+            r#""name": "BillingAccountId",
+      "type": "long""#,
+            1,
+        );
+        assert_ne!(broken, COST_RECORD_SCHEMAS[0]);
+        assert!(matches!(
+            codec.add_writer_schema(&broken),
+            Err(WireError::Incompatible(_))
+        ));
     }
 }

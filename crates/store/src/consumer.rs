@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use costflow_bus::topics::{COST_RECORDS, INGEST_REJECTS};
 use costflow_bus::{BatchConsumer, BusError, KafkaConfig, Offsets, Publisher};
-use costflow_model::{Codec, CostRecord, Reject};
+use costflow_model::{read_cost_record, Codec, CostRecord, Refusal, Reject};
 use rdkafka::message::OwnedMessage;
 use rdkafka::Message;
 use tokio::sync::watch;
@@ -43,6 +43,9 @@ pub struct StoreConsumerOptions {
     /// Abort the process right after the first insert, before any commit. A test
     /// hook proving that a crash at the worst moment changes no total.
     pub crash_after_insert: bool,
+    /// Texts of cost record schemas newer than this build carries, accepted as
+    /// writer schemas and read into the current one.
+    pub writer_schemas: Vec<String>,
 }
 
 impl Default for StoreConsumerOptions {
@@ -55,6 +58,7 @@ impl Default for StoreConsumerOptions {
             refresh_interval: Duration::from_secs(5),
             until_caught_up: false,
             crash_after_insert: false,
+            writer_schemas: Vec::new(),
         }
     }
 }
@@ -80,6 +84,10 @@ pub enum StoreConsumerError {
     /// ClickHouse failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An extra writer schema does not parse or cannot be read into the current
+    /// schema; fix the configuration.
+    #[error("extra writer schema refused: {0}")]
+    WriterSchema(costflow_model::WireError),
     /// A reject could not be encoded: a defect.
     #[error("encoding a reject: {0}")]
     Encode(#[from] costflow_model::WireError),
@@ -96,7 +104,13 @@ pub async fn run_store_consumer(
     let topic = kafka.topic(COST_RECORDS);
     let consumer = BatchConsumer::new(kafka, &options.group_id, std::slice::from_ref(&topic))?;
     let mut rejects = RejectSink::new(kafka)?;
-    let codec = Codec::cost_record();
+    let mut codec = Codec::cost_record();
+    for text in &options.writer_schemas {
+        let fingerprint = codec
+            .add_writer_schema(text)
+            .map_err(StoreConsumerError::WriterSchema)?;
+        tracing::info!(fingerprint = %format!("{fingerprint:016x}"), "extra writer schema accepted");
+    }
     let mut report = StoreConsumerReport::default();
     let mut pending = Offsets::default();
     let mut dirty = BTreeSet::new();
@@ -153,28 +167,38 @@ pub async fn run_store_consumer(
     Ok(report)
 }
 
-/// Decodes a batch; messages that do not decode go to `ingest.rejects` naming
-/// their topic, partition and offset, and the partition keeps moving.
+/// Decodes and validates a batch. A message that does not decode, or decodes into
+/// a record that breaks the collector contract, goes to `ingest.rejects` naming
+/// its topic, partition and offset, and the partition keeps moving.
 fn decode(
     codec: &Codec,
     messages: &[OwnedMessage],
     rejects: &mut RejectSink,
 ) -> Result<Vec<CostRecord>, StoreConsumerError> {
     let mut records = Vec::with_capacity(messages.len());
+    let mut refused = 0usize;
     for message in messages {
-        match codec.decode::<CostRecord>(message.payload().unwrap_or_default()) {
+        match read_cost_record(codec, message.payload().unwrap_or_default()) {
             Ok(record) => records.push(record),
-            Err(err) => {
+            Err(refusal) => {
                 let uri = format!(
                     "kafka://{}/{}/{}",
                     message.topic(),
                     message.partition(),
                     message.offset()
                 );
-                tracing::warn!(uri = %uri, error = %err, "undecodable message rejected");
-                rejects.send(&uri, None, format!("message does not decode: {err}"))?;
+                tracing::debug!(uri = %uri, error = %refusal, "message rejected");
+                rejects.send_refusal(&uri, &refusal)?;
+                refused += 1;
             }
         }
+    }
+    if refused > 0 {
+        tracing::warn!(
+            refused,
+            messages = messages.len(),
+            "messages rejected to ingest.rejects"
+        );
     }
     Ok(records)
 }
@@ -213,7 +237,25 @@ impl RejectSink {
             reason,
             rejected_at: Utc::now(),
         };
-        let payload = self.codec.encode(&reject)?;
+        self.publish(uri, &reject)
+    }
+
+    fn send_refusal(&mut self, uri: &str, refusal: &Refusal) -> Result<(), StoreConsumerError> {
+        let reject = Reject {
+            source_provider: "costflow".to_owned(),
+            source_dataset: "cost.records".to_owned(),
+            source_uri: uri.to_owned(),
+            line: None,
+            column: refusal.column().map(str::to_owned),
+            value: refusal.value().map(str::to_owned),
+            reason: refusal.to_string(),
+            rejected_at: Utc::now(),
+        };
+        self.publish(uri, &reject)
+    }
+
+    fn publish(&mut self, uri: &str, reject: &Reject) -> Result<(), StoreConsumerError> {
+        let payload = self.codec.encode(reject)?;
         self.publisher.send(&self.topic, uri.as_bytes(), &payload)?;
         self.sent += 1;
         Ok(())
