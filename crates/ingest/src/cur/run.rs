@@ -39,21 +39,26 @@ pub fn expand_cur_paths(paths: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
 pub fn check_files(paths: &[PathBuf], options: &CurOptions) -> Vec<(usize, String, CurError)> {
     let mut refused = Vec::new();
     for (index, path) in paths.iter().enumerate() {
-        if let Err((uri, err)) = check_file(path, options) {
+        if let Some((uri, err)) = refusal(path, options) {
             refused.push((index, uri, err));
         }
     }
     refused
 }
 
-fn check_file(path: &Path, options: &CurOptions) -> Result<(), (String, CurError)> {
-    let uri = format!("file://{}", path.display());
-    let reader = CurReader::open(path, options).map_err(|err| (uri, err))?;
+/// Why a file cannot be published, with its URI; `None` when it reads through.
+fn refusal(path: &Path, options: &CurOptions) -> Option<(String, CurError)> {
+    let reader = match CurReader::open(path, options) {
+        Ok(reader) => reader,
+        Err(err) => return Some((format!("file://{}", path.display()), err)),
+    };
     let uri = reader.uri().to_owned();
     for row in reader {
-        row.map_err(|err| (uri.clone(), err))?;
+        if let Err(err) = row {
+            return Some((uri, err));
+        }
     }
-    Ok(())
+    None
 }
 
 /// Checks every file, then publishes their records and rejects and waits for
