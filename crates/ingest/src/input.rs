@@ -127,7 +127,8 @@ impl<R: Read> Read for LineTracked<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         let mut state = lock(&self.state);
-        for (i, byte) in buf[..n].iter().enumerate() {
+        let seen = buf.get(..n).unwrap_or_default();
+        for (i, byte) in seen.iter().enumerate() {
             if *byte == b'\n' || *byte == b'\r' {
                 state.pending.push_back((self.offset + i as u64, *byte));
             }
