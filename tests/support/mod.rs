@@ -270,3 +270,30 @@ pub async fn api_totals(env: &TestEnv, from: &str, to: &str) -> Totals {
         .collect();
     totals_from_rows(&rows)
 }
+
+/// Reads `count` rejects from this environment's `ingest.rejects`, oldest line
+/// first, waiting up to a minute for them.
+pub async fn read_rejects_of(env: &TestEnv, count: usize) -> Vec<costflow_model::Reject> {
+    use rdkafka::Message;
+
+    let mut kafka = costflow_bus::KafkaConfig::new(brokers());
+    kafka.topic_prefix = env.topic_prefix();
+    let topic = kafka.topic("ingest.rejects");
+    let consumer =
+        costflow_bus::BatchConsumer::new(&kafka, &env.group("rejects-reader"), &[topic]).unwrap();
+    let codec = costflow_model::Codec::reject();
+    let mut rejects = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while rejects.len() < count && tokio::time::Instant::now() < deadline {
+        let batch = consumer
+            .next_batch(100, Duration::from_secs(2), Duration::from_millis(100))
+            .await
+            .unwrap();
+        for message in &batch.messages {
+            rejects.push(codec.decode(message.payload().unwrap()).unwrap());
+        }
+    }
+    assert_eq!(rejects.len(), count, "{rejects:#?}");
+    rejects.sort_by_key(|r: &costflow_model::Reject| r.line);
+    rejects
+}

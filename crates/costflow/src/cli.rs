@@ -164,6 +164,19 @@ pub enum IngestSource {
         #[arg(long, value_parser = key_value)]
         assume: Vec<(String, String)>,
     },
+    /// AWS Cost and Usage Reports: legacy CUR and CUR 2.0 / Data Exports, CSV or
+    /// CSV.gz. Every file is checked before anything is published: a truncated or
+    /// unreadable file fails the run and publishes none of its rows.
+    Cur {
+        /// Files, or directories searched recursively for *.csv and *.csv.gz.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Source version for every record: microseconds since the epoch or an
+        /// RFC 3339 time. Defaults to the newest file modification time. All files
+        /// of one export run must be ingested together or share a version.
+        #[arg(long)]
+        source_version: Option<String>,
+    },
 }
 
 /// Consumers.

@@ -8,7 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use costflow_bus::{topics::Applied, KafkaConfig, Topics};
-use costflow_ingest::{FocusOptions, IngestReport};
+use costflow_ingest::{CurOptions, FocusOptions, IngestReport};
 use costflow_store::{CostQuery, Dimension, Granularity, Store, StoreConfig, StoreConsumerOptions};
 use rust_decimal::Decimal;
 use tokio::sync::watch;
@@ -46,6 +46,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     assume,
                 },
         } => ingest_focus(kafka, paths, source_version, assume).await,
+        Command::Ingest {
+            source:
+                IngestSource::Cur {
+                    paths,
+                    source_version,
+                },
+        } => ingest_cur(kafka, paths, source_version).await,
         Command::Consume {
             consumer: ConsumerKind::Store(args),
         } => consume_store(&kafka, &store, args).await,
@@ -142,6 +149,35 @@ async fn ingest_focus(
 
     let report = tokio::task::spawn_blocking(move || {
         costflow_ingest::ingest_files(&files, &options, &kafka)
+    })
+    .await
+    .context("ingest thread")??;
+
+    print_ingest_report(&report, source_version);
+    if report.failed_files().next().is_some() {
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn ingest_cur(
+    kafka: KafkaConfig,
+    paths: Vec<PathBuf>,
+    source_version: Option<String>,
+) -> Result<ExitCode> {
+    let files = costflow_ingest::cur::expand_cur_paths(&paths)
+        .with_context(|| format!("listing {paths:?}"))?;
+    if files.is_empty() {
+        bail!("no *.csv or *.csv.gz files in {paths:?}");
+    }
+    let source_version = match source_version {
+        Some(text) => parse_source_version(&text)?,
+        None => newest_mtime_micros(&files)?,
+    };
+    let options = CurOptions { source_version };
+
+    let report = tokio::task::spawn_blocking(move || {
+        costflow_ingest::cur::ingest_cur_files(&files, &options, &kafka)
     })
     .await
     .context("ingest thread")??;

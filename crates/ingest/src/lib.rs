@@ -7,12 +7,17 @@
 //!
 //! - [`text`]: the cell-level rules every source shares (nulls, decimals, dates, tags).
 //! - [`focus`]: FOCUS CSV files from any provider.
+//! - [`cur`]: AWS Cost and Usage Reports, legacy and CUR 2.0, CSV and gzip CSV.
+//! - [`input`]: plain or gzip files as streams, record line numbers, directories.
 //! - [`publish`]: a run over many files into the bus.
 
+pub mod cur;
 pub mod focus;
+pub mod input;
 pub mod publish;
 pub mod text;
 
+pub use cur::{CurOptions, CurReader};
 pub use focus::{FocusOptions, FocusReader};
 pub use publish::{ingest_files, IngestReport};
 

@@ -152,6 +152,52 @@ pub struct Tags {
     pub collisions: Vec<String>,
 }
 
+impl Tags {
+    /// Adds one tag from a source that gives tags one at a time (CUR's
+    /// `resourceTags/KEY` columns), under the same rules as [`tags`]: the key is
+    /// trimmed; a second key that trims to the same text with the same value is
+    /// the same tag; with another value it is kept under its untrimmed key (or,
+    /// when that is taken too, the key followed by `#2`, `#3`, ...) and listed in
+    /// [`Tags::collisions`].
+    pub fn insert(&mut self, raw_key: &str, value: String) {
+        let key = raw_key.trim();
+        match self.tags.get(key) {
+            None => {
+                self.tags.insert(key.to_owned(), value);
+            }
+            Some(existing) if *existing == value => {}
+            Some(_) => {
+                // The same key written twice with two values: number the later
+                // one rather than overwrite either.
+                let mut kept = raw_key.to_owned();
+                let mut n = 2;
+                while self.tags.contains_key(&kept) {
+                    kept = format!("{raw_key}#{n}");
+                    n += 1;
+                }
+                self.collisions.push(kept.clone());
+                self.tags.insert(kept, value);
+            }
+        }
+    }
+}
+
+/// A header cell as the name to match columns by: byte-order mark and
+/// surrounding blanks removed, and for a localised header that carries the
+/// English name in parentheses (`Kosten (lineItem/UnblendedCost)`), that name.
+pub fn header_name(raw: &str) -> String {
+    let cleaned = raw.trim_start_matches('\u{feff}').trim();
+    if let Some(inner) = cleaned
+        .strip_suffix(')')
+        .and_then(|rest| rest.rsplit_once('('))
+        .filter(|(before, inner)| !before.trim().is_empty() && !inner.trim().is_empty())
+        .map(|(_, inner)| inner.trim())
+    {
+        return inner.to_owned();
+    }
+    cleaned.to_owned()
+}
+
 /// True for an ISO 4217-shaped currency code (three upper-case letters).
 pub fn is_currency_code(code: &str) -> bool {
     code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
@@ -162,6 +208,34 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+
+    #[test]
+    fn headers_lose_bom_and_localised_ones_give_their_english_name() {
+        assert_eq!(
+            header_name("\u{feff} lineItem/UnblendedCost "),
+            "lineItem/UnblendedCost"
+        );
+        assert_eq!(
+            header_name("Kosten (lineItem/UnblendedCost)"),
+            "lineItem/UnblendedCost"
+        );
+        assert_eq!(header_name("Kosten ( BilledCost )"), "BilledCost");
+        assert_eq!(header_name("(x)"), "(x)");
+        assert_eq!(header_name("Cost"), "Cost");
+    }
+
+    #[test]
+    fn tags_added_one_by_one_report_collisions() {
+        let mut tags = Tags::default();
+        tags.insert("user:Team", "a".to_owned());
+        tags.insert(" user:Team", "a".to_owned());
+        tags.insert("user:Team ", "b".to_owned());
+        assert_eq!(tags.tags["user:Team"], "a");
+        assert_eq!(tags.tags["user:Team "], "b");
+        tags.insert("user:Team", "c".to_owned());
+        assert_eq!(tags.tags["user:Team#2"], "c");
+        assert_eq!(tags.collisions, ["user:Team ", "user:Team#2"]);
+    }
 
     #[test]
     fn null_spellings_are_null() {
