@@ -105,7 +105,7 @@ impl CurReader {
             let name = text::header_name(cleaned);
             legacy |= name.contains('/');
             let Some(column) = CurColumn::from_header(&name) else {
-                extensions.push((position, name));
+                extensions.push((position, costflow_model::extension_name(&name)));
                 continue;
             };
             let slot = column as usize;
@@ -118,7 +118,7 @@ impl CurReader {
                 });
             }
             if !column.is_renamed() {
-                extensions.push((position, name.clone()));
+                extensions.push((position, costflow_model::extension_name(&name)));
             }
             positions[slot] = Some(position);
             names[slot] = Some(name);
@@ -623,12 +623,14 @@ mod tests {
         assert_eq!(first.source_version, 7);
         assert_eq!(first.sub_account_id.as_deref(), Some("123412340534"));
         assert_eq!(first.charge_frequency.as_deref(), Some("Recurring"));
-        assert_eq!(first.extensions["lineItem/LineItemType"], "Tax");
-        assert!(!first.extensions.contains_key("bill/PayerAccountId"));
+        assert_eq!(first.extensions["x_lineItem/LineItemType"], "Tax");
+        assert!(!first.extensions.contains_key("x_bill/PayerAccountId"));
         let s3 = records
             .iter()
             .find(|r| {
-                r.extensions.get("identity/LineItemId").map(String::as_str)
+                r.extensions
+                    .get("x_identity/LineItemId")
+                    .map(String::as_str)
                     == Some("zbztiafgbsabcdabcdabcdabcdabcdabcdabcdabc45mtoofavq")
             })
             .unwrap();
@@ -641,7 +643,7 @@ mod tests {
             s3.service_name.as_deref(),
             Some("Amazon Simple Storage Service")
         );
-        assert_eq!(s3.extensions["product/servicecode"], "AWSDataTransfer");
+        assert_eq!(s3.extensions["x_product/servicecode"], "AWSDataTransfer");
 
         let mut keys: Vec<&str> = records.iter().map(|r| r.record_key.as_str()).collect();
         keys.sort_unstable();
@@ -948,6 +950,6 @@ mod tests {
         }
         assert!(records[0]
             .extensions
-            .contains_key("line_item_line_item_type"));
+            .contains_key("x_line_item_line_item_type"));
     }
 }
