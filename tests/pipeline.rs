@@ -185,6 +185,20 @@ async fn every_focus_spec_example_lands_or_is_rejected_with_a_reason() {
         .filter(|r| r.reason.contains("no currency symbols"))
         .count();
     assert_eq!((timestamps, formatted), (2, 7), "{rejects:#?}");
+
+    // Every published row also passes the store's checks, virtual pricing
+    // currencies ("Token") included.
+    let published: u64 = summary
+        .split("published ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    let out = env.store_until_caught_up().await;
+    assert!(
+        out.contains(&format!("stored {published} records, rejected 0")),
+        "{out}"
+    );
 }
 
 /// Copies the real sample, replacing the named cells on the given file lines.

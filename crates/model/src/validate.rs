@@ -56,7 +56,8 @@ impl std::error::Error for Violation {}
 /// rule it breaks.
 ///
 /// The rules: mandatory text is not blank; the record key is a SHA-256 in
-/// lowercase hex; currencies are ISO 4217 codes of real currencies; billing and
+/// lowercase hex; the billing currency is the ISO 4217 code of a real currency
+/// and the pricing currency that or a virtual currency's name; billing and
 /// charge periods are half-open with the end after the start; every amount fits
 /// the `Decimal(38, S)` column it is stored in without rounding; tag keys are not
 /// empty.
@@ -66,7 +67,7 @@ pub fn validate(record: &CostRecord) -> Result<(), Violation> {
 
     check_currency("BillingCurrency", &record.billing_currency)?;
     if let Some(code) = &record.pricing_currency {
-        check_currency("PricingCurrency", code)?;
+        check_pricing_currency(code)?;
     }
 
     check_period(
@@ -130,6 +131,23 @@ fn check_record_key(key: &str) -> Result<(), Violation> {
         ));
     }
     Ok(())
+}
+
+/// FOCUS lets PricingCurrency be a virtual currency ("Token", "Credits") as well
+/// as a national one. A three-letter upper-case value is taken as an ISO 4217
+/// code and must be one; anything else must at least start with a letter.
+fn check_pricing_currency(code: &str) -> Result<(), Violation> {
+    if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+        return check_currency("PricingCurrency", code);
+    }
+    if code.chars().next().is_some_and(char::is_alphabetic) {
+        return Ok(());
+    }
+    Err(Violation::new(
+        "PricingCurrency",
+        code,
+        "neither an ISO 4217 code nor the name of a virtual currency",
+    ))
 }
 
 fn check_currency(column: &'static str, code: &str) -> Result<(), Violation> {
@@ -345,14 +363,25 @@ mod tests {
 
     #[test]
     fn unknown_and_non_billing_currencies_are_refused() {
-        for code in ["EURO", "usd", "ABC", "XXX", "XAU"] {
+        for code in ["EURO", "usd", "ABC", "XTS", "XAU", "Token"] {
             let mut record = good();
             record.billing_currency = code.into();
             assert_eq!(refused(&record).0, "BillingCurrency", "{code}");
         }
-        let mut record = good();
-        record.pricing_currency = Some("$".into());
-        assert_eq!(refused(&record).0, "PricingCurrency");
+        for code in ["$", "ABC", "XAU", " Token"] {
+            let mut record = good();
+            record.pricing_currency = Some(code.into());
+            assert_eq!(refused(&record).0, "PricingCurrency", "{code}");
+        }
+    }
+
+    #[test]
+    fn pricing_currency_may_be_virtual_as_focus_allows() {
+        for code in ["Token", "Credits", "EUR"] {
+            let mut record = good();
+            record.pricing_currency = Some(code.into());
+            assert_eq!(validate(&record), Ok(()), "{code}");
+        }
     }
 
     #[test]
