@@ -14,6 +14,9 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "local stack"
 scripts/stack.sh up
+# Reach the stack where stack.sh put it, unless told otherwise.
+export COSTFLOW_BROKERS="${COSTFLOW_BROKERS:-127.0.0.1:${COSTFLOW_KAFKA_PORT:-9092}}"
+export COSTFLOW_CLICKHOUSE_URL="${COSTFLOW_CLICKHOUSE_URL:-http://127.0.0.1:${COSTFLOW_CLICKHOUSE_HTTP_PORT:-8123}}"
 
 step "building costflow (release)"
 cargo build --release --locked -p costflow

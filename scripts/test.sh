@@ -3,9 +3,9 @@
 # installs and starts the local stack (tansu broker, ClickHouse; see stack.sh),
 # then formatting, lints, and the whole test suite against the real stack.
 #
-# Reads the same COSTFLOW_* variables as stack.sh; the tests reach the stack at
-# COSTFLOW_BROKERS (default 127.0.0.1:9092) and COSTFLOW_CLICKHOUSE_URL
-# (default http://127.0.0.1:8123).
+# Reads the same COSTFLOW_* variables as stack.sh (ports, broker storage); the
+# tests reach the stack at COSTFLOW_BROKERS and COSTFLOW_CLICKHOUSE_URL, which
+# default to the ports stack.sh was given.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,9 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "local stack"
 scripts/stack.sh up
+# Reach the stack where stack.sh put it, unless told otherwise.
+export COSTFLOW_BROKERS="${COSTFLOW_BROKERS:-127.0.0.1:${COSTFLOW_KAFKA_PORT:-9092}}"
+export COSTFLOW_CLICKHOUSE_URL="${COSTFLOW_CLICKHOUSE_URL:-http://127.0.0.1:${COSTFLOW_CLICKHOUSE_HTTP_PORT:-8123}}"
 
 step "python for the collector interop tests"
 # A virtual environment in var/python with the pinned clients of
