@@ -44,3 +44,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked
+
+step "fuzz: each parser briefly"
+scripts/fuzz.sh
