@@ -164,6 +164,24 @@ pub enum IngestSource {
         #[arg(long, value_parser = key_value)]
         assume: Vec<(String, String)>,
     },
+    /// Azure Cost Management export files on local disk (CSV or CSV.gz): EA,
+    /// MCA, pay-as-you-go and partner column sets. Each file stands alone.
+    AzureFile {
+        /// Files, or directories whose *.csv and *.csv.gz files are read in name order.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// ActualCost or AmortizedCost. Defaults to AmortizedCost for a file whose
+        /// name says "amortized" and ActualCost otherwise.
+        #[arg(long)]
+        dataset: Option<String>,
+        /// Source version for every record, as for `ingest focus`.
+        #[arg(long)]
+        source_version: Option<String>,
+        /// BillingAccountId=ID or BillingCurrency=CODE for files that lack the
+        /// column; repeatable. Never overrides a column that exists.
+        #[arg(long, value_parser = key_value)]
+        assume: Vec<(String, String)>,
+    },
 }
 
 /// Consumers.

@@ -8,7 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use costflow_bus::{topics::Applied, KafkaConfig, Topics};
-use costflow_ingest::{FocusOptions, IngestReport};
+use costflow_ingest::{AzureDataset, AzureFile, AzureOptions, FocusOptions, IngestReport};
 use costflow_store::{CostQuery, Dimension, Granularity, Store, StoreConfig, StoreConsumerOptions};
 use rust_decimal::Decimal;
 use tokio::sync::watch;
@@ -46,6 +46,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     assume,
                 },
         } => ingest_focus(kafka, paths, source_version, assume).await,
+        Command::Ingest {
+            source:
+                IngestSource::AzureFile {
+                    paths,
+                    dataset,
+                    source_version,
+                    assume,
+                },
+        } => ingest_azure_files(kafka, paths, dataset, source_version, assume).await,
         Command::Consume {
             consumer: ConsumerKind::Store(args),
         } => consume_store(&kafka, &store, args).await,
@@ -151,6 +160,72 @@ async fn ingest_focus(
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn ingest_azure_files(
+    kafka: KafkaConfig,
+    paths: Vec<PathBuf>,
+    dataset: Option<String>,
+    source_version: Option<String>,
+    assume: Vec<(String, String)>,
+) -> Result<ExitCode> {
+    let files = expand_azure_paths(&paths)?;
+    let source_version = match source_version {
+        Some(text) => parse_source_version(&text)?,
+        None => newest_mtime_micros(&files)?,
+    };
+    let dataset = match dataset {
+        Some(name) => Some(AzureDataset::parse(&name).with_context(|| {
+            format!("--dataset `{name}`: expected ActualCost or AmortizedCost")
+        })?),
+        None => None,
+    };
+    let assume: std::collections::BTreeMap<String, String> = assume.into_iter().collect();
+    let files: Vec<AzureFile> = files
+        .into_iter()
+        .map(|path| {
+            let dataset = dataset.unwrap_or_else(|| AzureDataset::from_file_name(&path));
+            let mut options = AzureOptions::new(dataset, source_version);
+            options.assume = assume.clone();
+            AzureFile { path, options }
+        })
+        .collect();
+
+    let report =
+        tokio::task::spawn_blocking(move || costflow_ingest::ingest_azure(&files, &kafka, false))
+            .await
+            .context("ingest thread")??;
+
+    print_ingest_report(&report, source_version);
+    if report.failed_files().next().is_some() {
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Files as given, and the `*.csv` and `*.csv.gz` files of directories in name order.
+fn expand_azure_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("listing {}", path.display()))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| {
+                    let name = p.to_string_lossy().to_ascii_lowercase();
+                    name.ends_with(".csv") || name.ends_with(".csv.gz")
+                })
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    if files.is_empty() {
+        bail!("no CSV files in {paths:?}");
+    }
+    Ok(files)
 }
 
 fn print_ingest_report(report: &IngestReport, source_version: i64) {

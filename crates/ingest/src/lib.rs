@@ -7,14 +7,18 @@
 //!
 //! - [`text`]: the cell-level rules every source shares (nulls, decimals, dates, tags).
 //! - [`focus`]: FOCUS CSV files from any provider.
+//! - [`azure`]: Azure Cost Management exports (ActualCost, AmortizedCost).
 //! - [`publish`]: a run over many files into the bus.
 
+pub mod azure;
 pub mod focus;
+mod lines;
 pub mod publish;
 pub mod text;
 
+pub use azure::{AzureDataset, AzureOptions, AzureReader};
 pub use focus::{FocusOptions, FocusReader};
-pub use publish::{ingest_files, IngestReport};
+pub use publish::{ingest_azure, ingest_files, AzureFile, IngestReport};
 
 use costflow_model::{CostRecord, Reject};
 

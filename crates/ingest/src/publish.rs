@@ -8,6 +8,7 @@ use costflow_bus::topics::{COST_RECORDS, INGEST_REJECTS};
 use costflow_bus::{BusError, KafkaConfig, Publisher};
 use costflow_model::{Codec, Reject, WireError};
 
+use crate::azure::{AzureOptions, AzureReader};
 use crate::focus::{FocusOptions, FocusReader};
 use crate::Row;
 
@@ -127,6 +128,115 @@ pub fn ingest_files(
                 Err(err) => {
                     tracing::error!(file = %file.uri, error = %err, "file stopped early");
                     send_reject(&mut publisher, &err.to_reject(&file.uri))?;
+                    file.error = Some(err.to_string());
+                }
+            }
+        }
+        file.rows_read = file.published + file.rejected;
+        tracing::info!(
+            file = %file.uri,
+            rows_read = file.rows_read,
+            published = file.published,
+            rejected = file.rejected,
+            "file ingested"
+        );
+        report.files.push(file);
+    }
+
+    let delivery = publisher.finish(DELIVERY_TIMEOUT)?;
+    report.delivered = delivery.delivered;
+    Ok(report)
+}
+
+/// One Azure export file of a run and how to read it.
+#[derive(Debug, Clone)]
+pub struct AzureFile {
+    /// The local file (a downloaded blob part, or a file given on the command line).
+    pub path: PathBuf,
+    /// Dataset, source version and the URI records name.
+    pub options: AzureOptions,
+}
+
+/// Reads Azure export files and publishes their records and rejects; waits for
+/// every delivery report.
+///
+/// Every file is opened first, which reads it to the end once to decide its date
+/// layout. With `whole_run`, one file that cannot be opened (unreadable, a
+/// truncated gzip, mixed date layouts) stops the whole run before anything but
+/// its rejects is published, so no billing period of the run is published in
+/// part. Without it, each file stands alone, as files given on a command line do.
+///
+/// Blocking: call it from a thread that may block (`spawn_blocking`).
+pub fn ingest_azure(
+    files: &[AzureFile],
+    kafka: &KafkaConfig,
+    whole_run: bool,
+) -> Result<IngestReport, IngestError> {
+    let records_topic = kafka.topic(COST_RECORDS);
+    let rejects_topic = kafka.topic(INGEST_REJECTS);
+    let record_codec = Codec::cost_record();
+    let reject_codec = Codec::reject();
+    let mut publisher = Publisher::new(kafka)?;
+    let mut report = IngestReport::default();
+    let send_reject = |publisher: &mut Publisher, reject: &Reject| {
+        let payload = reject_codec.encode(reject)?;
+        publisher.send(&rejects_topic, reject.source_uri.as_bytes(), &payload)?;
+        Ok::<_, IngestError>(())
+    };
+
+    let mut opened = Vec::with_capacity(files.len());
+    for file in files {
+        let uri = file
+            .options
+            .uri
+            .clone()
+            .unwrap_or_else(|| crate::azure::file_uri(&file.path));
+        match AzureReader::open(&file.path, &file.options) {
+            Ok(reader) => opened.push((uri, Ok(reader))),
+            Err(err) => {
+                tracing::error!(file = %uri, error = %err, "file refused");
+                send_reject(&mut publisher, &err.to_reject(&uri, file.options.dataset))?;
+                opened.push((uri, Err(err.to_string())));
+            }
+        }
+    }
+    let run_failed = whole_run && opened.iter().any(|(_, r)| r.is_err());
+
+    for (uri, reader) in opened {
+        let mut file = FileReport {
+            uri,
+            ..FileReport::default()
+        };
+        let reader = match reader {
+            Ok(_) if run_failed => {
+                file.error = Some("not published: another file of the run failed".to_owned());
+                report.files.push(file);
+                continue;
+            }
+            Ok(reader) => reader,
+            Err(error) => {
+                file.error = Some(error);
+                report.files.push(file);
+                continue;
+            }
+        };
+        let dataset = reader.dataset();
+        for row in reader {
+            match row {
+                Ok(Row::Record(record)) => {
+                    let payload = record_codec.encode(&record)?;
+                    let key = record.billing_account_id.as_bytes();
+                    publisher.send(&records_topic, key, &payload)?;
+                    file.published += 1;
+                }
+                Ok(Row::Reject(reject)) => {
+                    tracing::debug!(file = %file.uri, line = ?reject.line, reason = %reject.reason, "row rejected");
+                    send_reject(&mut publisher, &reject)?;
+                    file.rejected += 1;
+                }
+                Err(err) => {
+                    tracing::error!(file = %file.uri, error = %err, "file stopped early");
+                    send_reject(&mut publisher, &err.to_reject(&file.uri, dataset))?;
                     file.error = Some(err.to_string());
                 }
             }
