@@ -438,3 +438,333 @@ async fn a_file_without_currency_fails_and_lands_nothing() {
     assert_eq!(rejects[0].line, None);
     assert_eq!(rejects[0].column.as_deref(), Some("currency"));
 }
+
+// ------------------------------------------------------------- Blob Storage --
+
+use azure_storage::{CloudLocation, StorageCredentials};
+use azure_storage_blobs::prelude::{ClientBuilder, ContainerClient};
+
+/// Azurite's well-known development account and key (public, emulator only).
+const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+fn azurite_endpoint() -> String {
+    std::env::var("COSTFLOW_AZURITE_URL")
+        .unwrap_or_else(|_| format!("http://127.0.0.1:10000/{AZURITE_ACCOUNT}"))
+}
+
+/// A fresh container named after the test environment.
+async fn azurite_container(env: &TestEnv) -> (String, ContainerClient) {
+    let name: String = env
+        .name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(63)
+        .collect();
+    let name = name.trim_end_matches('-').to_owned();
+    let location = CloudLocation::Custom {
+        account: AZURITE_ACCOUNT.to_owned(),
+        uri: azurite_endpoint(),
+    };
+    let credentials = StorageCredentials::access_key(AZURITE_ACCOUNT, AZURITE_KEY);
+    let client = ClientBuilder::with_location(location, credentials).container_client(&name);
+    client
+        .create()
+        .await
+        .expect("Azurite is up (scripts/stack.sh up)");
+    (name, client)
+}
+
+async fn upload(container: &ContainerClient, blob: &str, bytes: Vec<u8>) {
+    container
+        .blob_client(blob)
+        .put_block_blob(bytes)
+        .await
+        .unwrap_or_else(|err| panic!("uploading {blob}: {err}"));
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// An improved-export manifest.json naming the given parts and their rows.
+fn manifest(dataset: &str, submitted: &str, parts: &[(&str, u64)]) -> Vec<u8> {
+    let blobs: Vec<serde_json::Value> = parts
+        .iter()
+        .map(|(name, rows)| serde_json::json!({"blobName": name, "dataRowCount": rows}))
+        .collect();
+    serde_json::json!({
+        "manifestVersion": "2024-04-01",
+        "blobCount": parts.len(),
+        "dataRowCount": parts.iter().map(|(_, rows)| rows).sum::<u64>(),
+        "exportConfig": {"exportName": "costflow-test", "type": dataset, "timeFrame": "MonthToDate"},
+        "deliveryConfig": {"partitionData": true, "fileFormat": "Csv"},
+        "runInfo": {"executionType": "Scheduled", "submittedTime": submitted,
+                    "runId": "6f2b3c1e-0000-4000-8000-000000000001"},
+        "blobs": blobs
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// `costflow ingest azure` against Azurite for one container and prefix.
+async fn ingest_from_azurite(
+    env: &TestEnv,
+    container: &str,
+    prefix: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let endpoint = azurite_endpoint();
+    let mut args = vec![
+        "ingest",
+        "azure",
+        "--account",
+        AZURITE_ACCOUNT,
+        "--container",
+        container,
+        "--prefix",
+        prefix,
+        "--endpoint",
+        &endpoint,
+        "--access-key",
+        AZURITE_KEY,
+    ];
+    args.extend_from_slice(extra);
+    env.costflow(&args).await
+}
+
+fn ea_amortized_expect() -> Expect {
+    Expect {
+        file: EA_AMORTIZED,
+        args: &[],
+        account: "BillingAccountId",
+        currency: "BillingCurrency",
+        cost: "Cost",
+        period: Period::StartColumnUs("BillingPeriodStartDate"),
+        amortized: true,
+        rows: 28,
+        rejected: vec![
+            (11, "Cost"),
+            (13, "Cost"),
+            (15, "Cost"),
+            (18, "Cost"),
+            (19, "Cost"),
+            (29, "Cost"),
+        ],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_run_in_blob_storage_reconciles_through_its_manifest() {
+    let env = TestEnv::new("az_blob_run");
+    let (container, client) = azurite_container(&env).await;
+    let expect = ea_amortized_expect();
+    let text = std::fs::read(shared_data(&format!("azure-export/{EA_AMORTIZED}"))).unwrap();
+    let run = "costs/amortized/20230901-20230930/run1";
+    let part = format!("{run}/part_0_0001.csv.gz");
+    upload(&client, &part, gzip(&text)).await;
+    upload(
+        &client,
+        &format!("{run}/manifest.json"),
+        manifest("AmortizedCost", "2023-10-02T06:01:02.5Z", &[(&part, 28)]),
+    )
+    .await;
+
+    env.apply_topics().await;
+    let output = ingest_from_azurite(&env, &container, "costs/amortized/", &[]).await;
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        out.contains("rows read 28 = published 22 + rejected 6"),
+        "{out}"
+    );
+    assert!(out.contains("source version 1696226462500000"), "{out}");
+    env.store_until_caught_up().await;
+
+    assert_eq!(clickhouse_totals(&env).await, file_totals(&expect));
+    let versions = env
+        .clickhouse("SELECT DISTINCT source_version, source_uri FROM line_items")
+        .await;
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    assert_eq!(versions[0][0], "1696226462500000");
+    assert!(
+        versions[0][1].ends_with(&format!("/{container}/{part}")),
+        "{versions:?}"
+    );
+    let rejects = azure_rejects(&env, 6).await;
+    assert!(rejects.iter().all(|r| r.source_uri.ends_with(&part)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_partitioned_run_is_read_through_its_underscore_manifest() {
+    let env = TestEnv::new("az_blob_legacy");
+    let (container, client) = azurite_container(&env).await;
+    let path = shared_data(&format!("azure-export/{EA_ACTUAL}"));
+    let run = "legacy/actual/20230901-20230930/0f1e2d3c";
+    let part = format!("{container}/{run}/part_1_0001.csv");
+    upload(
+        &client,
+        &format!("{run}/part_1_0001.csv"),
+        std::fs::read(&path).unwrap(),
+    )
+    .await;
+    let manifest = format!(
+        r#"{{"ExportConfig": {{"Type": "ActualCost"}}, "BlobCount": 1,
+            "RunInfo": {{"SubmittedTime": "2023-10-01T00:00:00Z"}},
+            "Blobs": [{{"BlobName": "/{part}", "DataRowCount": 11}}]}}"#
+    );
+    upload(
+        &client,
+        &format!("{run}/_manifest.json"),
+        manifest.into_bytes(),
+    )
+    .await;
+
+    env.apply_topics().await;
+    let output = ingest_from_azurite(&env, &container, "legacy/", &[]).await;
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}");
+    assert!(
+        out.contains("rows read 11 = published 10 + rejected 1"),
+        "{out}"
+    );
+    env.store_until_caught_up().await;
+    let expect = Expect {
+        file: EA_ACTUAL,
+        args: &[],
+        account: "BillingAccountId",
+        currency: "BillingCurrency",
+        cost: "Cost",
+        period: Period::StartColumnUs("BillingPeriodStartDate"),
+        amortized: false,
+        rows: 11,
+        rejected: vec![(12, "Cost")],
+    };
+    assert_eq!(clickhouse_totals(&env).await, file_totals(&expect));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_with_a_missing_or_truncated_part_publishes_nothing() {
+    let env = TestEnv::new("az_blob_broken");
+    let (container, client) = azurite_container(&env).await;
+    let text = std::fs::read(shared_data(&format!("azure-export/{EA_AMORTIZED}"))).unwrap();
+    let actual = std::fs::read(shared_data(&format!("azure-export/{EA_ACTUAL}"))).unwrap();
+
+    // Run 1: the manifest names two parts, only one was delivered.
+    let run1 = "broken/missing/run1";
+    upload(&client, &format!("{run1}/part_0.csv"), text.clone()).await;
+    upload(
+        &client,
+        &format!("{run1}/manifest.json"),
+        manifest(
+            "AmortizedCost",
+            "2023-10-02T00:00:00Z",
+            &[
+                (&format!("{run1}/part_0.csv"), 28),
+                (&format!("{run1}/part_1.csv"), 5),
+            ],
+        ),
+    )
+    .await;
+    // Run 2: a good part and a gzip part cut short.
+    let run2 = "broken/truncated/run2";
+    let gz = gzip(&actual);
+    upload(&client, &format!("{run2}/part_0.csv"), text).await;
+    upload(
+        &client,
+        &format!("{run2}/part_1.csv.gz"),
+        gz[..gz.len() / 2].to_vec(),
+    )
+    .await;
+    upload(
+        &client,
+        &format!("{run2}/manifest.json"),
+        manifest(
+            "AmortizedCost",
+            "2023-10-03T00:00:00Z",
+            &[
+                (&format!("{run2}/part_0.csv"), 28),
+                (&format!("{run2}/part_1.csv.gz"), 11),
+            ],
+        ),
+    )
+    .await;
+
+    env.apply_topics().await;
+    let output = ingest_from_azurite(&env, &container, "broken/", &[]).await;
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{out}");
+    assert!(
+        out.contains(&format!(
+            "the manifest names part {run1}/part_1.csv, which does not exist"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("not published: another file of the run failed"),
+        "{out}"
+    );
+    env.store_until_caught_up().await;
+    let count = env.clickhouse("SELECT count() FROM line_items").await;
+    assert_eq!(count[0][0], "0", "nothing of either run landed");
+
+    // One reject per refused run or file; none for the rows of the good parts.
+    let rejects = azure_rejects(&env, 2).await;
+    let reasons: Vec<&str> = rejects.iter().map(|r| r.reason.as_str()).collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("does not exist")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains(&format!("{run2}/part_1.csv.gz"))),
+        "{reasons:?}"
+    );
+    assert!(rejects.iter().all(|r| r.line.is_none()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_are_read_only_once_their_manifest_exists() {
+    let env = TestEnv::new("az_blob_wait");
+    let (container, client) = azurite_container(&env).await;
+    let path = shared_data(&format!("azure-export/{EA_ACTUAL}"));
+    let run = "waiting/run1";
+    let part = format!("{run}/part_0.csv");
+    upload(&client, &part, std::fs::read(&path).unwrap()).await;
+    env.apply_topics().await;
+
+    // Parts alone are a run still being written: nothing is read.
+    let output = ingest_from_azurite(&env, &container, "waiting/", &[]).await;
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}");
+    assert!(out.contains("no export run under"), "{out}");
+
+    // With --wait-secs the command waits for the manifest, then reads the run.
+    let waiting = ingest_from_azurite(&env, &container, "waiting/", &["--wait-secs", "60"]);
+    let late_manifest = async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        upload(
+            &client,
+            &format!("{run}/manifest.json"),
+            manifest("ActualCost", "2023-10-01T00:00:00Z", &[(&part, 11)]),
+        )
+        .await;
+    };
+    let (output, ()) = tokio::join!(waiting, late_manifest);
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}");
+    assert!(
+        out.contains("rows read 11 = published 10 + rejected 1"),
+        "{out}"
+    );
+}

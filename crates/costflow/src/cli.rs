@@ -164,6 +164,10 @@ pub enum IngestSource {
         #[arg(long, value_parser = key_value)]
         assume: Vec<(String, String)>,
     },
+    /// Azure Cost Management export runs in Blob Storage: every run under the
+    /// prefix whose manifest.json (or legacy _manifest.json) exists, oldest first.
+    /// A run is published whole or not at all.
+    Azure(AzureArgs),
     /// Azure Cost Management export files on local disk (CSV or CSV.gz): EA,
     /// MCA, pay-as-you-go and partner column sets. Each file stands alone.
     AzureFile {
@@ -182,6 +186,42 @@ pub enum IngestSource {
         #[arg(long, value_parser = key_value)]
         assume: Vec<(String, String)>,
     },
+}
+
+/// `ingest azure` flags.
+#[derive(Debug, Args)]
+pub struct AzureArgs {
+    /// Storage account name.
+    #[arg(long, env = "COSTFLOW_AZURE_STORAGE_ACCOUNT")]
+    pub account: String,
+    /// Container the export delivers to.
+    #[arg(long)]
+    pub container: String,
+    /// Folder of the export (blob name prefix); every run under it is read.
+    #[arg(long, default_value = "")]
+    pub prefix: String,
+    /// Blob endpoint with the account, for Azurite or sovereign clouds, e.g.
+    /// http://127.0.0.1:10000/devstoreaccount1. Defaults to the public cloud.
+    #[arg(long, env = "COSTFLOW_AZURE_BLOB_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// Storage account key (prefer the environment variable).
+    #[arg(
+        long,
+        env = "COSTFLOW_AZURE_STORAGE_KEY",
+        hide_env_values = true,
+        conflicts_with = "sas_token"
+    )]
+    pub access_key: Option<String>,
+    /// Shared access signature with read and list rights (prefer the environment variable).
+    #[arg(long, env = "COSTFLOW_AZURE_STORAGE_SAS", hide_env_values = true)]
+    pub sas_token: Option<String>,
+    /// Seconds to wait for a first run's manifest to appear; 0 reads what is there.
+    #[arg(long, default_value_t = 0)]
+    pub wait_secs: u64,
+    /// BillingAccountId=ID or BillingCurrency=CODE for exports that lack the
+    /// column; repeatable.
+    #[arg(long, value_parser = key_value)]
+    pub assume: Vec<(String, String)>,
 }
 
 /// Consumers.

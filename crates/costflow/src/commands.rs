@@ -8,12 +8,16 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use costflow_bus::{topics::Applied, KafkaConfig, Topics};
+use costflow_ingest::azure::{BlobCredential, BlobSource};
 use costflow_ingest::{AzureDataset, AzureFile, AzureOptions, FocusOptions, IngestReport};
+use costflow_model::Reject;
 use costflow_store::{CostQuery, Dimension, Granularity, Store, StoreConfig, StoreConsumerOptions};
 use rust_decimal::Decimal;
 use tokio::sync::watch;
 
-use crate::cli::{Cli, Command, ConsumerKind, GenerateArgs, IngestSource, StoreArgs, TopicsAction};
+use crate::cli::{
+    AzureArgs, Cli, Command, ConsumerKind, GenerateArgs, IngestSource, StoreArgs, TopicsAction,
+};
 
 /// Runs the subcommand; the exit code says whether everything it was given landed.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
@@ -46,6 +50,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     assume,
                 },
         } => ingest_focus(kafka, paths, source_version, assume).await,
+        Command::Ingest {
+            source: IngestSource::Azure(args),
+        } => ingest_azure_runs(kafka, args).await,
         Command::Ingest {
             source:
                 IngestSource::AzureFile {
@@ -201,6 +208,109 @@ async fn ingest_azure_files(
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn ingest_azure_runs(kafka: KafkaConfig, args: AzureArgs) -> Result<ExitCode> {
+    let credential = match (args.access_key, args.sas_token) {
+        (Some(key), _) => BlobCredential::AccessKey(key),
+        (None, Some(token)) => BlobCredential::SasToken(token.trim_start_matches('?').to_owned()),
+        (None, None) => BlobCredential::Anonymous,
+    };
+    let source = BlobSource {
+        account: args.account,
+        container: args.container,
+        prefix: args.prefix,
+        endpoint: args.endpoint,
+        credential,
+    };
+    let assume: std::collections::BTreeMap<String, String> = args.assume.into_iter().collect();
+    let wait = Duration::from_secs(args.wait_secs);
+    let (runs, broken) = source.find_runs(wait, Duration::from_secs(5)).await?;
+
+    let mut failed = !broken.is_empty();
+    let mut run_rejects: Vec<Reject> = broken
+        .iter()
+        .map(|run| run_reject(&source.blob_url(&run.manifest_blob), "unknown", &run.reason))
+        .collect();
+    for run in &broken {
+        println!("run {}: FAILED: {}", run.manifest_blob, run.reason);
+    }
+    if runs.is_empty() && broken.is_empty() {
+        println!("no export run under {}/{}", source.container, source.prefix);
+    }
+
+    let spool_root = std::env::temp_dir().join(format!("costflow-azure-{}", std::process::id()));
+    for (index, run) in runs.iter().enumerate() {
+        let manifest_url = source.blob_url(&run.manifest_blob);
+        println!(
+            "run {} ({}, submitted {}, {})",
+            run.manifest.run_id.as_deref().unwrap_or("-"),
+            run.manifest.dataset,
+            run.manifest.submitted.to_rfc3339(),
+            manifest_url
+        );
+        let spool = spool_root.join(format!("run-{index}"));
+        let fetched = source.fetch_run(run, &spool).await;
+        let files = match fetched {
+            Ok(Ok(files)) => files,
+            Ok(Err(reason)) => {
+                println!("          FAILED: {reason}; nothing of this run was published");
+                run_rejects.push(run_reject(&manifest_url, &run.manifest.dataset, &reason));
+                failed = true;
+                let _ = std::fs::remove_dir_all(&spool);
+                continue;
+            }
+            Err(err) => {
+                let _ = std::fs::remove_dir_all(&spool_root);
+                return Err(err).context("reading the export run");
+            }
+        };
+        let files: Vec<AzureFile> = files
+            .into_iter()
+            .map(|mut file| {
+                file.options.assume = assume.clone();
+                file
+            })
+            .collect();
+        let kafka_run = kafka.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            costflow_ingest::ingest_azure(&files, &kafka_run, true)
+        })
+        .await
+        .context("ingest thread")??;
+        let _ = std::fs::remove_dir_all(&spool);
+        print_ingest_report(&report, run.source_version());
+        failed |= report.failed_files().next().is_some();
+    }
+    let _ = std::fs::remove_dir_all(&spool_root);
+
+    if !run_rejects.is_empty() {
+        let kafka_rejects = kafka.clone();
+        tokio::task::spawn_blocking(move || {
+            costflow_ingest::publish_rejects(&run_rejects, &kafka_rejects)
+        })
+        .await
+        .context("ingest thread")??;
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The reject that stands for a whole run that could not be read.
+fn run_reject(uri: &str, dataset: &str, reason: &str) -> Reject {
+    Reject {
+        source_provider: costflow_ingest::azure::PROVIDER.to_owned(),
+        source_dataset: dataset.to_owned(),
+        source_uri: uri.to_owned(),
+        line: None,
+        column: None,
+        value: None,
+        reason: format!("export run refused: {reason}"),
+        rejected_at: chrono::Utc::now(),
+    }
 }
 
 /// Files as given, and the `*.csv` and `*.csv.gz` files of directories in name order.

@@ -18,7 +18,7 @@ pub mod text;
 
 pub use azure::{AzureDataset, AzureOptions, AzureReader};
 pub use focus::{FocusOptions, FocusReader};
-pub use publish::{ingest_azure, ingest_files, AzureFile, IngestReport};
+pub use publish::{ingest_azure, ingest_files, publish_rejects, AzureFile, IngestReport};
 
 use costflow_model::{CostRecord, Reject};
 

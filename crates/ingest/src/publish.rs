@@ -256,3 +256,18 @@ pub fn ingest_azure(
     report.delivered = delivery.delivered;
     Ok(report)
 }
+
+/// Publishes rejects that stand for a whole run or file (a run whose manifest
+/// names a part that does not exist, say) and waits for their delivery.
+///
+/// Blocking: call it from a thread that may block (`spawn_blocking`).
+pub fn publish_rejects(rejects: &[Reject], kafka: &KafkaConfig) -> Result<u64, IngestError> {
+    let topic = kafka.topic(INGEST_REJECTS);
+    let codec = Codec::reject();
+    let mut publisher = Publisher::new(kafka)?;
+    for reject in rejects {
+        let payload = codec.encode(reject)?;
+        publisher.send(&topic, reject.source_uri.as_bytes(), &payload)?;
+    }
+    Ok(publisher.finish(DELIVERY_TIMEOUT)?.delivered)
+}

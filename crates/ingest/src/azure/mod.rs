@@ -7,6 +7,9 @@
 //! - [`reader`]: one file as records and rejects; the date layout is decided
 //!   from every date value of the file first, and a file whose dates mix
 //!   layouts is quarantined whole.
+//! - [`manifest`]: a run's `manifest.json` or `_manifest.json`.
+//! - [`blob`]: export runs in Blob Storage, found by their manifests and
+//!   streamed to local spool files with the Azure SDK.
 //!
 //! FOCUS meanings: BilledCost and EffectiveCost are in the billing currency
 //! (`CostInBillingCurrency`, `Cost` or `PreTaxCost`); the pricing-currency cost,
@@ -17,10 +20,14 @@
 //! stay as `x_` extensions under their English header name. An Azure FocusCost
 //! export is FOCUS already and is read by [`crate::focus`].
 
+pub mod blob;
 pub mod columns;
+pub mod manifest;
 pub mod reader;
 
+pub use blob::{BlobCredential, BlobError, BlobSource, BrokenRun, ExportRun};
 pub use columns::{ColumnSet, Field, Layout};
+pub use manifest::Manifest;
 pub use reader::{file_uri, AzureDataset, AzureError, AzureOptions, AzureReader, PROVIDER};
 
 #[cfg(test)]

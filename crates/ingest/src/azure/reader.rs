@@ -83,6 +83,9 @@ pub struct AzureOptions {
     pub assume: BTreeMap<String, String>,
     /// The URI records and rejects name; the file's `file://` URI when `None`.
     pub uri: Option<String>,
+    /// Data rows the export's manifest says the file holds; a file with another
+    /// count is refused whole before anything is published.
+    pub expected_rows: Option<u64>,
 }
 
 impl AzureOptions {
@@ -93,6 +96,7 @@ impl AzureOptions {
             dataset,
             assume: BTreeMap::new(),
             uri: None,
+            expected_rows: None,
         }
     }
 }
@@ -135,6 +139,17 @@ pub enum AzureError {
         uri: String,
         /// Which values disagree, with their lines.
         detail: String,
+    },
+    /// The file holds another number of rows than its manifest says: a part
+    /// was cut short or replaced.
+    #[error("{uri}: the manifest says {expected} data rows, the file has {found}")]
+    RowCount {
+        /// The file.
+        uri: String,
+        /// Rows the manifest names.
+        expected: u64,
+        /// Rows found.
+        found: u64,
     },
     /// An assumed value names a column that cannot be assumed.
     #[error("--assume {column}: only BillingAccountId and BillingCurrency can be assumed for Azure exports")]
@@ -262,7 +277,14 @@ impl AzureReader {
             ));
         }
 
-        let date_layout = decide_date_layout(path, &uri, &layout)?;
+        let (date_layout, rows) = decide_date_layout(path, &uri, &layout)?;
+        if let Some(expected) = options.expected_rows.filter(|e| *e != rows) {
+            return Err(AzureError::RowCount {
+                uri,
+                expected,
+                found: rows,
+            });
+        }
         let lines = LineCounter::new(open_stream(path).map_err(io_err)?);
         tracing::debug!(file = %uri, column_set = layout.column_set().name(), "azure export opened");
         Ok(AzureReader {
@@ -714,12 +736,13 @@ impl Charge {
     }
 }
 
-/// The first pass: every value of the date columns votes on the file's layout.
+/// The first pass: every value of the date columns votes on the file's layout;
+/// also counts the data rows.
 fn decide_date_layout(
     path: &Path,
     uri: &str,
     layout: &Layout,
-) -> Result<Option<DateLayout>, AzureError> {
+) -> Result<(Option<DateLayout>, u64), AzureError> {
     let io_err = |source| AzureError::Io {
         uri: uri.to_owned(),
         source,
@@ -738,8 +761,13 @@ fn decide_date_layout(
 
     let mut vote = LayoutVote::default();
     let mut record = csv::StringRecord::new();
+    let mut rows = 0;
     loop {
-        match reader.read_record(&mut record) {
+        let read = reader.read_record(&mut record);
+        if !matches!(read, Ok(false)) {
+            rows += 1;
+        }
+        match read {
             Ok(true) => {}
             Ok(false) => break,
             Err(err) if matches!(err.kind(), csv::ErrorKind::Utf8 { .. }) => continue,
@@ -753,11 +781,13 @@ fn decide_date_layout(
             }
         }
     }
-    vote.decide()
+    let date_layout = vote
+        .decide()
         .map_err(|detail| AzureError::MixedDateLayouts {
             uri: uri.to_owned(),
             detail,
-        })
+        })?;
+    Ok((date_layout, rows))
 }
 
 /// A csv failure as a file error: an I/O cause (a truncated gzip) says so.

@@ -510,3 +510,24 @@ fn gzip_parts_read_like_plain_ones_and_a_truncated_one_fails_the_file() {
     let err = AzureReader::open(&truncated, &opts).err().unwrap();
     assert!(matches!(err, AzureError::Io { .. }), "{err}");
 }
+
+#[test]
+fn a_part_with_another_row_count_than_its_manifest_is_refused() {
+    let path = shared("finops-toolkit_EA_AmortizedCost_Small.csv");
+    let mut opts = options(AzureDataset::AmortizedCost);
+    opts.expected_rows = Some(28);
+    assert!(AzureReader::open(&path, &opts).is_ok());
+    opts.expected_rows = Some(30);
+    let err = AzureReader::open(&path, &opts).err().unwrap();
+    assert!(
+        matches!(
+            err,
+            AzureError::RowCount {
+                expected: 30,
+                found: 28,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
