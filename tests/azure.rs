@@ -768,3 +768,39 @@ async fn parts_are_read_only_once_their_manifest_exists() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn focus_cost_run_is_read_with_the_focus_reader_and_reconciles() {
+    let env = TestEnv::new("az_blob_focus");
+    let (container, client) = azurite_container(&env).await;
+    let sample = focus_sample();
+    let run = "focus/20240901-20240930/run1";
+    let part = format!("{run}/part_0_0001.csv.gz");
+    upload(&client, &part, gzip(&std::fs::read(&sample).unwrap())).await;
+    upload(
+        &client,
+        &format!("{run}/manifest.json"),
+        manifest("FocusCost", "2024-10-01T00:00:00Z", &[(&part, 1000)]),
+    )
+    .await;
+
+    env.apply_topics().await;
+    let output = ingest_from_azurite(&env, &container, "focus/", &[]).await;
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}");
+    assert!(
+        out.contains("rows read 1000 = published 1000 + rejected 0"),
+        "{out}"
+    );
+    env.store_until_caught_up().await;
+    assert_eq!(
+        line_item_totals(&env).await,
+        support::file_totals(&sample, &[])
+    );
+    let datasets = env
+        .clickhouse("SELECT DISTINCT source_dataset, source_uri FROM line_items")
+        .await;
+    assert_eq!(datasets.len(), 1, "{datasets:?}");
+    assert_eq!(datasets[0][0], "FocusCost");
+    assert!(datasets[0][1].ends_with(&part), "{datasets:?}");
+}

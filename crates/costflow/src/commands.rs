@@ -194,7 +194,11 @@ async fn ingest_azure_files(
             let dataset = dataset.unwrap_or_else(|| AzureDataset::from_file_name(&path));
             let mut options = AzureOptions::new(dataset, source_version);
             options.assume = assume.clone();
-            AzureFile { path, options }
+            AzureFile {
+                path,
+                options,
+                focus: false,
+            }
         })
         .collect();
 

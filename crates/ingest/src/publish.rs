@@ -155,7 +155,67 @@ pub struct AzureFile {
     pub path: PathBuf,
     /// Dataset, source version and the URI records name.
     pub options: AzureOptions,
+    /// The part is a FocusCost export (FOCUS columns, uncompressed), read by the
+    /// FOCUS reader; its records carry the dataset `FocusCost`.
+    pub focus: bool,
 }
+
+/// An opened file of a run.
+enum Part {
+    Export(AzureReader),
+    Focus(FocusReader),
+}
+
+/// A whole-file failure as the reject to send and the message to report.
+type PartFailure = (Reject, String);
+
+impl AzureFile {
+    fn open(&self, uri: &str) -> Result<Part, PartFailure> {
+        if self.focus {
+            let options = FocusOptions {
+                source_version: self.options.source_version,
+                assume: self.options.assume.clone(),
+            };
+            return FocusReader::open(&self.path, &options)
+                .map(Part::Focus)
+                .map_err(|err| (err.to_reject(uri), err.to_string()));
+        }
+        AzureReader::open(&self.path, &self.options)
+            .map(Part::Export)
+            .map_err(|err| (err.to_reject(uri, self.options.dataset), err.to_string()))
+    }
+}
+
+impl Part {
+    /// The rows, with records and rejects naming `uri` (a FocusCost part is read
+    /// from a spool file whose name means nothing to an operator).
+    fn rows(self, uri: String) -> Box<dyn Iterator<Item = Result<Row, PartFailure>>> {
+        match self {
+            Part::Export(reader) => {
+                let dataset = reader.dataset();
+                Box::new(reader.map(move |row| {
+                    row.map_err(|err| (err.to_reject(&uri, dataset), err.to_string()))
+                }))
+            }
+            Part::Focus(reader) => Box::new(reader.map(move |row| match row {
+                Ok(Row::Record(mut record)) => {
+                    record.source_uri = uri.clone();
+                    record.source_dataset = FOCUS_COST.to_owned();
+                    Ok(Row::Record(record))
+                }
+                Ok(Row::Reject(mut reject)) => {
+                    reject.source_uri = uri.clone();
+                    reject.source_dataset = FOCUS_COST.to_owned();
+                    Ok(Row::Reject(reject))
+                }
+                Err(err) => Err((err.to_reject(&uri), err.to_string())),
+            })),
+        }
+    }
+}
+
+/// The Azure dataset whose parts are FOCUS files.
+const FOCUS_COST: &str = "FocusCost";
 
 /// Reads Azure export files and publishes their records and rejects; waits for
 /// every delivery report.
@@ -191,12 +251,12 @@ pub fn ingest_azure(
             .uri
             .clone()
             .unwrap_or_else(|| crate::azure::file_uri(&file.path));
-        match AzureReader::open(&file.path, &file.options) {
-            Ok(reader) => opened.push((uri, Ok(reader))),
-            Err(err) => {
-                tracing::error!(file = %uri, error = %err, "file refused");
-                send_reject(&mut publisher, &err.to_reject(&uri, file.options.dataset))?;
-                opened.push((uri, Err(err.to_string())));
+        match file.open(&uri) {
+            Ok(part) => opened.push((uri, Ok(part))),
+            Err((reject, message)) => {
+                tracing::error!(file = %uri, error = %message, "file refused");
+                send_reject(&mut publisher, &reject)?;
+                opened.push((uri, Err(message)));
             }
         }
     }
@@ -220,8 +280,7 @@ pub fn ingest_azure(
                 continue;
             }
         };
-        let dataset = reader.dataset();
-        for row in reader {
+        for row in reader.rows(file.uri.clone()) {
             match row {
                 Ok(Row::Record(record)) => {
                     let payload = record_codec.encode(&record)?;
@@ -234,10 +293,10 @@ pub fn ingest_azure(
                     send_reject(&mut publisher, &reject)?;
                     file.rejected += 1;
                 }
-                Err(err) => {
-                    tracing::error!(file = %file.uri, error = %err, "file stopped early");
-                    send_reject(&mut publisher, &err.to_reject(&file.uri, dataset))?;
-                    file.error = Some(err.to_string());
+                Err((reject, message)) => {
+                    tracing::error!(file = %file.uri, error = %message, "file stopped early");
+                    send_reject(&mut publisher, &reject)?;
+                    file.error = Some(message);
                 }
             }
         }

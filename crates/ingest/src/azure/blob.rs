@@ -226,11 +226,17 @@ impl BlobSource {
         run: &ExportRun,
         spool: &Path,
     ) -> Result<Result<Vec<AzureFile>, String>, BlobError> {
-        let Some(dataset) = AzureDataset::parse(&run.manifest.dataset) else {
-            return Ok(Err(format!(
-                "dataset {} is not read by `ingest azure` (ActualCost, AmortizedCost and Usage are)",
-                run.manifest.dataset
-            )));
+        let focus = run.manifest.dataset.eq_ignore_ascii_case("FocusCost");
+        let dataset = match AzureDataset::parse(&run.manifest.dataset) {
+            Some(dataset) => dataset,
+            // FocusCost parts go to the FOCUS reader; the export dataset is unused.
+            None if focus => AzureDataset::ActualCost,
+            None => {
+                return Ok(Err(format!(
+                    "dataset {} is not read by `ingest azure` (ActualCost, AmortizedCost, Usage and FocusCost are)",
+                    run.manifest.dataset
+                )))
+            }
         };
         if run
             .manifest
@@ -273,13 +279,58 @@ impl BlobSource {
                 }
                 Err(err) => return Err(err),
             }
+            // The FOCUS reader reads plain files only: a gzip FocusCost part is
+            // unpacked on disk first, which also finds a truncated one.
+            let path = match (focus, extension) {
+                (true, "csv.gz") => match gunzip(&path) {
+                    Ok(plain) => plain,
+                    Err(err) => return Ok(Err(format!("part {blob}: {err}"))),
+                },
+                _ => path,
+            };
+            if let (true, Some(expected)) = (focus, part.data_row_count) {
+                match count_rows(&path) {
+                    Ok(found) if found == expected => {}
+                    Ok(found) => return Ok(Err(format!(
+                        "part {blob}: the manifest says {expected} data rows, the part has {found}"
+                    ))),
+                    Err(err) => return Ok(Err(format!("part {blob}: {err}"))),
+                }
+            }
             let mut options = AzureOptions::new(dataset, run.source_version());
             options.uri = Some(self.blob_url(&blob));
             options.expected_rows = part.data_row_count;
-            files.push(AzureFile { path, options });
+            files.push(AzureFile {
+                path,
+                options,
+                focus,
+            });
         }
         Ok(Ok(files))
     }
+}
+
+/// Data rows of a CSV file (the FOCUS reader checks no manifest counts itself).
+fn count_rows(path: &Path) -> Result<u64, csv::Error> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(path)?;
+    let mut record = csv::ByteRecord::new();
+    let mut rows = 0;
+    while reader.read_byte_record(&mut record)? {
+        rows += 1;
+    }
+    Ok(rows)
+}
+
+/// Unpacks `name.csv.gz` into `name.csv` beside it, as a stream.
+fn gunzip(path: &Path) -> std::io::Result<PathBuf> {
+    let plain = path.with_extension("");
+    let mut source =
+        flate2::read::MultiGzDecoder::new(std::io::BufReader::new(std::fs::File::open(path)?));
+    let mut target = std::io::BufWriter::new(std::fs::File::create(&plain)?);
+    std::io::copy(&mut source, &mut target)?;
+    target.flush()?;
+    std::fs::remove_file(path)?;
+    Ok(plain)
 }
 
 fn is_not_found(err: &azure_core::Error) -> bool {
