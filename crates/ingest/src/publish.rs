@@ -167,7 +167,7 @@ enum Part {
 }
 
 /// A whole-file failure as the reject to send and the message to report.
-type PartFailure = (Reject, String);
+type PartFailure = Box<(Reject, String)>;
 
 impl AzureFile {
     fn open(&self, uri: &str) -> Result<Part, PartFailure> {
@@ -178,11 +178,11 @@ impl AzureFile {
             };
             return FocusReader::open(&self.path, &options)
                 .map(Part::Focus)
-                .map_err(|err| (err.to_reject(uri), err.to_string()));
+                .map_err(|err| Box::new((err.to_reject(uri), err.to_string())));
         }
         AzureReader::open(&self.path, &self.options)
             .map(Part::Export)
-            .map_err(|err| (err.to_reject(uri, self.options.dataset), err.to_string()))
+            .map_err(|err| Box::new((err.to_reject(uri, self.options.dataset), err.to_string())))
     }
 }
 
@@ -194,7 +194,7 @@ impl Part {
             Part::Export(reader) => {
                 let dataset = reader.dataset();
                 Box::new(reader.map(move |row| {
-                    row.map_err(|err| (err.to_reject(&uri, dataset), err.to_string()))
+                    row.map_err(|err| Box::new((err.to_reject(&uri, dataset), err.to_string())))
                 }))
             }
             Part::Focus(reader) => Box::new(reader.map(move |row| match row {
@@ -208,7 +208,7 @@ impl Part {
                     reject.source_dataset = FOCUS_COST.to_owned();
                     Ok(Row::Reject(reject))
                 }
-                Err(err) => Err((err.to_reject(&uri), err.to_string())),
+                Err(err) => Err(Box::new((err.to_reject(&uri), err.to_string()))),
             })),
         }
     }
@@ -253,7 +253,8 @@ pub fn ingest_azure(
             .unwrap_or_else(|| crate::azure::file_uri(&file.path));
         match file.open(&uri) {
             Ok(part) => opened.push((uri, Ok(part))),
-            Err((reject, message)) => {
+            Err(failure) => {
+                let (reject, message) = *failure;
                 tracing::error!(file = %uri, error = %message, "file refused");
                 send_reject(&mut publisher, &reject)?;
                 opened.push((uri, Err(message)));
@@ -293,7 +294,8 @@ pub fn ingest_azure(
                     send_reject(&mut publisher, &reject)?;
                     file.rejected += 1;
                 }
-                Err((reject, message)) => {
+                Err(failure) => {
+                    let (reject, message) = *failure;
                     tracing::error!(file = %file.uri, error = %message, "file stopped early");
                     send_reject(&mut publisher, &reject)?;
                     file.error = Some(message);

@@ -291,9 +291,11 @@ impl BlobSource {
             if let (true, Some(expected)) = (focus, part.data_row_count) {
                 match count_rows(&path) {
                     Ok(found) if found == expected => {}
-                    Ok(found) => return Ok(Err(format!(
+                    Ok(found) => {
+                        return Ok(Err(format!(
                         "part {blob}: the manifest says {expected} data rows, the part has {found}"
-                    ))),
+                    )))
+                    }
                     Err(err) => return Ok(Err(format!("part {blob}: {err}"))),
                 }
             }
