@@ -380,7 +380,7 @@ impl AzureReader {
     /// The field's cell in the current row, null spellings as `None`.
     fn text(&self, field: Field) -> Option<&str> {
         let position = self.layout.position(field)?;
-        text::non_null(self.record.get(position)?)
+        cell(self.record.get(position)?)
     }
 
     fn required(&self, field: Field) -> Result<&str, Fault> {
@@ -629,7 +629,7 @@ impl AzureReader {
             }
         }
         for (position, name) in &self.layout.extensions {
-            if let Some(value) = self.record.get(*position).and_then(text::non_null) {
+            if let Some(value) = self.record.get(*position).and_then(cell) {
                 record.extensions.insert(name.clone(), value.to_owned());
             }
         }
@@ -776,7 +776,7 @@ fn decide_date_layout(
         let start = record.position().map_or(0, |p| p.byte());
         let line = lines.line_at(start).map_err(io_err)?;
         for (position, name) in &date_fields {
-            if let Some(value) = record.get(*position).and_then(text::non_null) {
+            if let Some(value) = record.get(*position).and_then(cell) {
                 vote.observe(line, name, value);
             }
         }
@@ -811,6 +811,12 @@ fn csv_failure(uri: &str, source: csv::Error) -> AzureError {
             source: io::Error::other(format!("{kind:?}")).into(),
         },
     }
+}
+
+/// A cell's text, null spellings as `None`. A byte-order mark left at the start
+/// of a cell (files joined together, a part written with its own BOM) is dropped.
+fn cell(raw: &str) -> Option<&str> {
+    text::non_null(raw.trim_start_matches('\u{feff}'))
 }
 
 fn midnight(day: NaiveDate) -> DateTime<Utc> {

@@ -427,7 +427,7 @@ fn a_file_whose_dates_mix_layouts_is_quarantined_whole() {
 fn csv_shapes_nulls_and_numbers_follow_the_shared_rules() {
     let text = format!(
         "\u{feff}{HEADER}\r\n\
-         a,2024-09-01,2024-09-30,2024-09-02,1.5E-3,USD,Usage,OnDemand,NULL,\"{{\"\"k\"\": \"\"v, w\"\"}}\"\r\n\
+         \u{feff}a,2024-09-01,2024-09-30,2024-09-02,1.5E-3,USD,Usage,OnDemand,NULL,\"{{\"\"k\"\": \"\"v, w\"\"}}\"\r\n\
          \r\n\
          a,2024-09-01,2024-09-30,2024-09-03,-2e+1,USD,Refund,OnDemand,(null),\r\n\
          a,2024-09-01,2024-09-30,2024-09-04,N/A,USD,Usage,OnDemand,,\r\n\
@@ -438,6 +438,10 @@ fn csv_shapes_nulls_and_numbers_follow_the_shared_rules() {
     let (records, rejects) = read_all(&path, &options(AzureDataset::ActualCost));
     assert_eq!(records.len(), 2, "{rejects:#?}");
     assert_eq!(records[0].billed_cost, dec("0.0015"));
+    assert_eq!(
+        records[0].billing_account_id, "a",
+        "BOM at the start of a cell"
+    );
     assert_eq!(records[0].tags["k"], "v, w");
     assert_eq!(records[0].billing_period_end, day(2024, 10, 1));
     assert_eq!(records[1].billed_cost, dec("-20"));
