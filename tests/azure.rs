@@ -860,10 +860,9 @@ async fn a_newer_run_replaces_the_period_and_reading_again_changes_nothing() {
             "{out}"
         );
         env.store_until_caught_up().await;
-        assert_eq!(
-            clickhouse_totals(&env).await,
-            file_totals(&ea_amortized_expect())
-        );
+        let expected = file_totals(&ea_amortized_expect());
+        assert_eq!(clickhouse_totals(&env).await, expected);
+        assert_eq!(projection_totals(&env).await, by_account(&expected));
     }
     let count = env.clickhouse("SELECT count() FROM line_items FINAL").await;
     assert_eq!(
