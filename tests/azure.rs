@@ -870,3 +870,96 @@ async fn a_newer_run_replaces_the_period_and_reading_again_changes_nothing() {
         "10 actual and 22 amortized lines, each once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watching_reads_each_new_run_once_and_stops_on_sigterm() {
+    let env = TestEnv::new("az_blob_watch");
+    let (container, client) = azurite_container(&env).await;
+    let actual = std::fs::read(shared_data(&format!("azure-export/{EA_ACTUAL}"))).unwrap();
+    let amortized = std::fs::read(shared_data(&format!("azure-export/{EA_AMORTIZED}"))).unwrap();
+    env.apply_topics().await;
+
+    let endpoint = azurite_endpoint();
+    let mut watcher = tokio::process::Command::new(env!("CARGO_BIN_EXE_costflow"))
+        .args([
+            "ingest",
+            "azure",
+            "--account",
+            AZURITE_ACCOUNT,
+            "--container",
+            &container,
+            "--prefix",
+            "watched/",
+            "--endpoint",
+            &endpoint,
+            "--access-key",
+            AZURITE_KEY,
+            "--watch-secs",
+            "1",
+        ])
+        .env("COSTFLOW_BROKERS", brokers())
+        .env("COSTFLOW_TOPIC_PREFIX", env.topic_prefix())
+        .env("COSTFLOW_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    // Two runs arrive while it watches, the second one a restatement.
+    for (run, dataset, submitted, bytes, rows) in [
+        (
+            "watched/run1",
+            "ActualCost",
+            "2023-10-01T00:00:00Z",
+            actual,
+            11,
+        ),
+        (
+            "watched/run2",
+            "AmortizedCost",
+            "2023-10-05T00:00:00Z",
+            amortized,
+            28,
+        ),
+    ] {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let part = format!("{run}/part.csv");
+        upload(&client, &part, bytes).await;
+        upload(
+            &client,
+            &format!("{run}/manifest.json"),
+            manifest(dataset, submitted, &[(&part, rows)]),
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let pid = watcher.id().unwrap().to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let output = tokio::time::timeout(Duration::from_secs(60), watcher.wait_with_output())
+        .await
+        .expect("the watcher stops on SIGTERM")
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}");
+    let runs: Vec<&str> = out.lines().filter(|l| l.starts_with("run ")).collect();
+    assert_eq!(runs.len(), 2, "each run read once:\n{out}");
+    assert!(
+        out.contains("rows read 11 = published 10 + rejected 1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("rows read 28 = published 22 + rejected 6"),
+        "{out}"
+    );
+
+    env.store_until_caught_up().await;
+    assert_eq!(
+        clickhouse_totals(&env).await,
+        file_totals(&ea_amortized_expect())
+    );
+}

@@ -218,6 +218,10 @@ pub struct AzureArgs {
     /// Seconds to wait for a first run's manifest to appear; 0 reads what is there.
     #[arg(long, default_value_t = 0)]
     pub wait_secs: u64,
+    /// Keep running and look for new runs every this many seconds, until SIGINT
+    /// or SIGTERM; 0 reads once and exits.
+    #[arg(long, default_value_t = 0)]
+    pub watch_secs: u64,
     /// BillingAccountId=ID or BillingCurrency=CODE for exports that lack the
     /// column; repeatable.
     #[arg(long, value_parser = key_value)]

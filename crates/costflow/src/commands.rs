@@ -228,8 +228,53 @@ async fn ingest_azure_runs(kafka: KafkaConfig, args: AzureArgs) -> Result<ExitCo
         credential,
     };
     let assume: std::collections::BTreeMap<String, String> = args.assume.into_iter().collect();
+    let mut seen = std::collections::HashSet::new();
     let wait = Duration::from_secs(args.wait_secs);
+    let failed = read_azure_runs(&source, &kafka, &assume, wait, &mut seen).await?;
+    if args.watch_secs == 0 {
+        return Ok(if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+
+    // Watching: new runs (and new versions of a run's manifest) are read as they
+    // appear; runs already read in this process are not read again.
+    tracing::info!(every_secs = args.watch_secs, "watching for export runs");
+    let mut stop = shutdown_signal();
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            _ = tokio::time::sleep(Duration::from_secs(args.watch_secs)) => {}
+        }
+        if let Err(err) = read_azure_runs(&source, &kafka, &assume, Duration::ZERO, &mut seen).await
+        {
+            tracing::warn!(error = %err, "reading export runs failed; retrying on the next round");
+        }
+    }
+    tracing::info!("stopped watching");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads every run under the prefix not in `seen` (manifest name and submitted
+/// time), publishing each run whole or not at all. True when a run failed.
+async fn read_azure_runs(
+    source: &BlobSource,
+    kafka: &KafkaConfig,
+    assume: &std::collections::BTreeMap<String, String>,
+    wait: Duration,
+    seen: &mut std::collections::HashSet<String>,
+) -> Result<bool> {
     let (runs, broken) = source.find_runs(wait, Duration::from_secs(5)).await?;
+    let broken: Vec<_> = broken
+        .into_iter()
+        .filter(|run| seen.insert(format!("{}: {}", run.manifest_blob, run.reason)))
+        .collect();
+    let runs: Vec<_> = runs
+        .into_iter()
+        .filter(|run| seen.insert(format!("{}@{}", run.manifest_blob, run.source_version())))
+        .collect();
 
     let mut failed = !broken.is_empty();
     let mut run_rejects: Vec<Reject> = broken
@@ -239,7 +284,7 @@ async fn ingest_azure_runs(kafka: KafkaConfig, args: AzureArgs) -> Result<ExitCo
     for run in &broken {
         println!("run {}: FAILED: {}", run.manifest_blob, run.reason);
     }
-    if runs.is_empty() && broken.is_empty() {
+    if runs.is_empty() && broken.is_empty() && seen.is_empty() {
         println!("no export run under {}/{}", source.container, source.prefix);
     }
 
@@ -266,6 +311,8 @@ async fn ingest_azure_runs(kafka: KafkaConfig, args: AzureArgs) -> Result<ExitCo
             }
             Err(err) => {
                 let _ = std::fs::remove_dir_all(&spool_root);
+                // A storage failure: the run may be read again on a later try.
+                seen.remove(&format!("{}@{}", run.manifest_blob, run.source_version()));
                 return Err(err).context("reading the export run");
             }
         };
@@ -296,11 +343,7 @@ async fn ingest_azure_runs(kafka: KafkaConfig, args: AzureArgs) -> Result<ExitCo
         .await
         .context("ingest thread")??;
     }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(failed)
 }
 
 /// The reject that stands for a whole run that could not be read.
