@@ -880,7 +880,7 @@ async fn watching_reads_each_new_run_once_and_stops_on_sigterm() {
     env.apply_topics().await;
 
     let endpoint = azurite_endpoint();
-    let mut watcher = tokio::process::Command::new(env!("CARGO_BIN_EXE_costflow"))
+    let watcher = tokio::process::Command::new(env!("CARGO_BIN_EXE_costflow"))
         .args([
             "ingest",
             "azure",
