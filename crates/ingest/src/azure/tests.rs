@@ -535,3 +535,32 @@ fn a_part_with_another_row_count_than_its_manifest_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn mca_billing_and_pricing_currencies_stay_apart() {
+    // MCA column names as MS Learn lists them for cost details; values made up.
+    let text = "invoiceId,billingAccountId,billingProfileId,invoiceSectionId,date,\
+                billingPeriodStartDate,billingPeriodEndDate,chargeType,pricingModel,\
+                costInBillingCurrency,billingCurrency,costInPricingCurrency,pricingCurrency,\
+                exchangeRatePricingToBilling,quantity,unitOfMeasure,tags\n\
+                E2A-1,acct-1,prof-1,sec-1,2024-03-05,2024-03-01,2024-03-31,Usage,OnDemand,\
+                92.5,EUR,100,USD,0.925,4,1 Hour,\"{\"\"team\"\": \"\"data\"\"}\"\n";
+    let path = temp_file("mca.csv", text.as_bytes());
+    let reader = AzureReader::open(&path, &options(AzureDataset::ActualCost)).unwrap();
+    assert_eq!(reader.column_set(), ColumnSet::MicrosoftCustomerAgreement);
+    let (records, rejects) = read_all(&path, &options(AzureDataset::ActualCost));
+    assert_eq!((records.len(), rejects.len()), (1, 0), "{rejects:#?}");
+    let record = &records[0];
+    assert_eq!(record.billing_account_id, "acct-1");
+    assert_eq!(
+        (record.billed_cost, record.effective_cost),
+        (dec("92.5"), dec("92.5"))
+    );
+    assert_eq!(record.billing_currency, "EUR");
+    assert_eq!(record.pricing_currency_effective_cost, Some(dec("100")));
+    assert_eq!(record.pricing_currency.as_deref(), Some("USD"));
+    assert_eq!(record.invoice_id.as_deref(), Some("E2A-1"));
+    assert_eq!(record.billing_period_end, day(2024, 4, 1));
+    assert_eq!(record.extensions["x_billingProfileId"], "prof-1");
+    assert_eq!(record.tags["team"], "data");
+}
