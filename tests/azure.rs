@@ -963,3 +963,87 @@ async fn watching_reads_each_new_run_once_and_stops_on_sigterm() {
         file_totals(&ea_amortized_expect())
     );
 }
+
+/// The CSV export as a Snappy Parquet file: the cost as DOUBLE, the rest as
+/// UTF-8 strings (a conversion of the real file, made here, not an Azure output).
+fn parquet_of(csv_path: &Path) -> Vec<u8> {
+    use parquet::column::writer::ColumnWriter;
+    use parquet::data_type::ByteArray;
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use std::sync::Arc;
+
+    let mut reader = csv::Reader::from_path(csv_path).unwrap();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').to_owned())
+        .collect();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let fields: Vec<String> = header
+        .iter()
+        .map(|h| match h.as_str() {
+            "Cost" => format!("OPTIONAL DOUBLE {h};"),
+            _ => format!("OPTIONAL BYTE_ARRAY {h} (UTF8);"),
+        })
+        .collect();
+    let schema = format!("message export {{ {} }}", fields.join(" "));
+    let schema = Arc::new(parquet::schema::parser::parse_message_type(&schema).unwrap());
+    let properties = WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .build();
+    let mut writer = SerializedFileWriter::new(Vec::new(), schema, Arc::new(properties)).unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    let mut index = 0;
+    while let Some(mut column) = group.next_column().unwrap() {
+        let cells: Vec<&str> = rows.iter().map(|r| &r[index]).collect();
+        let defs: Vec<i16> = cells.iter().map(|c| i16::from(!c.is_empty())).collect();
+        let present = cells.iter().filter(|c| !c.is_empty());
+        match column.untyped() {
+            ColumnWriter::ByteArrayColumnWriter(w) => {
+                let values: Vec<ByteArray> = present.map(|c| ByteArray::from(*c)).collect();
+                w.write_batch(&values, Some(&defs), None).unwrap();
+            }
+            ColumnWriter::DoubleColumnWriter(w) => {
+                let values: Vec<f64> = present.map(|c| c.parse().unwrap()).collect();
+                w.write_batch(&values, Some(&defs), None).unwrap();
+            }
+            _ => unreachable!("only strings and doubles are written"),
+        }
+        column.close().unwrap();
+        index += 1;
+    }
+    group.close().unwrap();
+    writer.into_inner().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parquet_run_reconciles_like_its_csv() {
+    let env = TestEnv::new("az_blob_parquet");
+    let (container, client) = azurite_container(&env).await;
+    let run = "parquet/amortized/run1";
+    let part = format!("{run}/part_0_0001.parquet");
+    let bytes = parquet_of(&shared_data(&format!("azure-export/{EA_AMORTIZED}")));
+    upload(&client, &part, bytes).await;
+    let mut manifest = manifest("AmortizedCost", "2023-10-02T00:00:00Z", &[(&part, 28)]);
+    manifest = String::from_utf8(manifest)
+        .unwrap()
+        .replace("\"fileFormat\":\"Csv\"", "\"fileFormat\":\"Parquet\"")
+        .into_bytes();
+    upload(&client, &format!("{run}/manifest.json"), manifest).await;
+
+    env.apply_topics().await;
+    let output = ingest_from_azurite(&env, &container, "parquet/", &[]).await;
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}");
+    assert!(
+        out.contains("rows read 28 = published 22 + rejected 6"),
+        "{out}"
+    );
+    env.store_until_caught_up().await;
+    assert_eq!(
+        clickhouse_totals(&env).await,
+        file_totals(&ea_amortized_expect())
+    );
+}

@@ -168,10 +168,11 @@ pub enum IngestSource {
     /// prefix whose manifest.json (or legacy _manifest.json) exists, oldest first.
     /// A run is published whole or not at all.
     Azure(AzureArgs),
-    /// Azure Cost Management export files on local disk (CSV or CSV.gz): EA,
+    /// Azure Cost Management export files on local disk (CSV, CSV.gz or Parquet): EA,
     /// MCA, pay-as-you-go and partner column sets. Each file stands alone.
     AzureFile {
-        /// Files, or directories whose *.csv and *.csv.gz files are read in name order.
+        /// Files, or directories whose *.csv, *.csv.gz and *.parquet files are read
+        /// in name order.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// ActualCost or AmortizedCost. Defaults to AmortizedCost for a file whose

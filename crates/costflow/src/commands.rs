@@ -360,7 +360,8 @@ fn run_reject(uri: &str, dataset: &str, reason: &str) -> Reject {
     }
 }
 
-/// Files as given, and the `*.csv` and `*.csv.gz` files of directories in name order.
+/// Files as given, and the `*.csv`, `*.csv.gz` and `*.parquet` files of directories
+/// in name order.
 fn expand_azure_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
@@ -370,7 +371,9 @@ fn expand_azure_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
                 .filter(|p| {
                     let name = p.to_string_lossy().to_ascii_lowercase();
-                    name.ends_with(".csv") || name.ends_with(".csv.gz")
+                    name.ends_with(".csv")
+                        || name.ends_with(".csv.gz")
+                        || name.ends_with(".parquet")
                 })
                 .collect();
             found.sort();

@@ -238,15 +238,11 @@ impl BlobSource {
                 )))
             }
         };
-        if run
-            .manifest
-            .file_format
-            .as_deref()
-            .is_some_and(|f| !f.eq_ignore_ascii_case("csv"))
-        {
+        let format = run.manifest.file_format.as_deref().unwrap_or("Csv");
+        let known = ["csv", "parquet"];
+        if !known.iter().any(|k| format.eq_ignore_ascii_case(k)) {
             return Ok(Err(format!(
-                "{} parts are not read yet; only CSV and CSV.gz are",
-                run.manifest.file_format.as_deref().unwrap_or_default()
+                "{format} parts are not read; CSV, CSV.gz and Parquet are"
             )));
         }
         std::fs::create_dir_all(spool).map_err(|source| BlobError::Spool {
@@ -259,15 +255,16 @@ impl BlobSource {
         for (index, part) in run.manifest.parts.iter().enumerate() {
             let blob = part_path(&self.container, &run.manifest_blob, &part.blob_name);
             let lower = blob.to_ascii_lowercase();
-            if !(lower.ends_with(".csv") || lower.ends_with(".csv.gz")) {
-                return Ok(Err(format!(
-                    "part {blob}: only .csv and .csv.gz parts are read"
-                )));
-            }
-            let extension = if lower.ends_with(".gz") {
+            let extension = if lower.ends_with(".csv.gz") {
                 "csv.gz"
-            } else {
+            } else if lower.ends_with(".csv") {
                 "csv"
+            } else if lower.ends_with(".parquet") && !focus {
+                "parquet"
+            } else {
+                return Ok(Err(format!(
+                    "part {blob}: only .csv, .csv.gz and (but for FocusCost) .parquet parts are read"
+                )));
             };
             let path = spool.join(format!("part-{index:05}.{extension}"));
             match spool_blob(&container, &blob, &path).await {

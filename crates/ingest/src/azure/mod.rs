@@ -1,5 +1,5 @@
-//! Azure Cost Management exports: ActualCost and AmortizedCost CSV (and CSV.gz)
-//! files of EA (old and new column names), MCA, pay-as-you-go and partner
+//! Azure Cost Management exports: ActualCost and AmortizedCost CSV, CSV.gz and
+//! Parquet files of EA (old and new column names), MCA, pay-as-you-go and partner
 //! (camelCase) column sets, read into FOCUS records.
 //!
 //! - [`columns`]: which header names mean which field, and the column set a
@@ -24,6 +24,7 @@ pub mod blob;
 pub mod columns;
 pub mod manifest;
 pub mod reader;
+mod records;
 
 pub use blob::{BlobCredential, BlobError, BlobSource, BrokenRun, ExportRun};
 pub use columns::{ColumnSet, Field, Layout};

@@ -6,8 +6,7 @@
 //! turns rows into records.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
@@ -16,7 +15,7 @@ use costflow_model::{CostRecord, RecordKey, Reject};
 use rust_decimal::Decimal;
 
 use super::columns::{ColumnSet, Field, Layout};
-use crate::lines::LineCounter;
+use super::records::{Next, Records};
 use crate::text::{self, DateLayout, LayoutVote};
 use crate::Row;
 
@@ -151,6 +150,14 @@ pub enum AzureError {
         /// Rows found.
         found: u64,
     },
+    /// A Parquet file could not be read.
+    #[error("{uri}: {source}")]
+    Parquet {
+        /// The file.
+        uri: String,
+        /// The cause.
+        source: parquet::errors::ParquetError,
+    },
     /// An assumed value names a column that cannot be assumed.
     #[error("--assume {column}: only BillingAccountId and BillingCurrency can be assumed for Azure exports")]
     UnknownAssumedColumn {
@@ -190,32 +197,11 @@ struct Fault {
     reason: String,
 }
 
-/// A byte stream over a file, decompressed when its name ends in `.gz`.
-type Stream = Box<dyn BufRead + Send>;
-
-fn open_stream(path: &Path) -> io::Result<Stream> {
-    let file = File::open(path)?;
-    let gzipped = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-    let inner: Box<dyn Read + Send> = if gzipped {
-        Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
-    } else {
-        Box::new(file)
-    };
-    Ok(Box::new(BufReader::with_capacity(1 << 16, inner)))
-}
-
-fn csv_reader(stream: Stream) -> csv::Reader<Stream> {
-    csv::ReaderBuilder::new().flexible(true).from_reader(stream)
-}
-
 /// Reads one Azure cost export file.
 pub struct AzureReader {
     uri: String,
     options: AzureOptions,
-    reader: csv::Reader<Stream>,
-    lines: LineCounter<Stream>,
+    records: Records,
     layout: Layout,
     date_layout: Option<DateLayout>,
     account_fallback: bool,
@@ -236,18 +222,8 @@ impl AzureReader {
                 });
             }
         }
-        let io_err = |source| AzureError::Io {
-            uri: uri.clone(),
-            source,
-        };
-
-        let mut reader = csv_reader(open_stream(path).map_err(io_err)?);
-        let header = reader.headers().map_err(|source| AzureError::Csv {
-            uri: uri.clone(),
-            line: 1,
-            source,
-        })?;
-        let layout = Layout::from_header(header.iter());
+        let (records, header) = Records::open(path, &uri)?;
+        let layout = Layout::from_header(header.iter().map(String::as_str));
         let assumed = |name: &str| options.assume.keys().any(|k| k.eq_ignore_ascii_case(name));
         let missing = |what, hint| AzureError::MissingColumn {
             uri: uri.clone(),
@@ -285,13 +261,11 @@ impl AzureReader {
                 found: rows,
             });
         }
-        let lines = LineCounter::new(open_stream(path).map_err(io_err)?);
         tracing::debug!(file = %uri, column_set = layout.column_set().name(), "azure export opened");
         Ok(AzureReader {
             uri,
             options: options.clone(),
-            reader,
-            lines,
+            records,
             layout,
             date_layout,
             account_fallback,
@@ -321,11 +295,10 @@ impl AzureReader {
     }
 
     fn read_row(&mut self) -> Option<Result<Row, AzureError>> {
-        match self.reader.read_record(&mut self.record) {
-            Ok(true) => {}
-            Ok(false) => return None,
-            Err(err) if matches!(err.kind(), csv::ErrorKind::Utf8 { .. }) => {
-                let line = err.position().map_or(0, |p| p.line());
+        let line = match self.records.next(&mut self.record, &self.uri) {
+            Ok(Next::Record(line)) => line,
+            Ok(Next::End) => return None,
+            Ok(Next::NotUtf8(line)) => {
                 let fault = Fault {
                     column: None,
                     value: None,
@@ -333,17 +306,7 @@ impl AzureReader {
                 };
                 return Some(Ok(Row::Reject(self.reject(line, fault))));
             }
-            Err(source) => return Some(Err(csv_failure(&self.uri, source))),
-        }
-        let start = self.record.position().map_or(0, |p| p.byte());
-        let line = match self.lines.line_at(start) {
-            Ok(line) => line,
-            Err(source) => {
-                return Some(Err(AzureError::Io {
-                    uri: self.uri.clone(),
-                    source,
-                }))
-            }
+            Err(err) => return Some(Err(err)),
         };
         let row = match self.build(line) {
             Ok(record) => Row::Record(Box::new(record)),
@@ -743,12 +706,7 @@ fn decide_date_layout(
     uri: &str,
     layout: &Layout,
 ) -> Result<(Option<DateLayout>, u64), AzureError> {
-    let io_err = |source| AzureError::Io {
-        uri: uri.to_owned(),
-        source,
-    };
-    let mut reader = csv_reader(open_stream(path).map_err(io_err)?);
-    let mut lines = LineCounter::new(open_stream(path).map_err(io_err)?);
+    let (mut records, _) = Records::open(path, uri)?;
     let date_fields: Vec<(usize, &str)> = [
         Field::Date,
         Field::BillingPeriodStart,
@@ -763,18 +721,15 @@ fn decide_date_layout(
     let mut record = csv::StringRecord::new();
     let mut rows = 0;
     loop {
-        let read = reader.read_record(&mut record);
-        if !matches!(read, Ok(false)) {
-            rows += 1;
-        }
-        match read {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(err) if matches!(err.kind(), csv::ErrorKind::Utf8 { .. }) => continue,
-            Err(source) => return Err(csv_failure(uri, source)),
-        }
-        let start = record.position().map_or(0, |p| p.byte());
-        let line = lines.line_at(start).map_err(io_err)?;
+        let line = match records.next(&mut record, uri)? {
+            Next::Record(line) => line,
+            Next::NotUtf8(_) => {
+                rows += 1;
+                continue;
+            }
+            Next::End => break,
+        };
+        rows += 1;
         for (position, name) in &date_fields {
             if let Some(value) = record.get(*position).and_then(cell) {
                 vote.observe(line, name, value);
@@ -788,29 +743,6 @@ fn decide_date_layout(
             detail,
         })?;
     Ok((date_layout, rows))
-}
-
-/// A csv failure as a file error: an I/O cause (a truncated gzip) says so.
-fn csv_failure(uri: &str, source: csv::Error) -> AzureError {
-    let line = source.position().map_or(0, |p| p.line());
-    if !source.is_io_error() {
-        return AzureError::Csv {
-            uri: uri.to_owned(),
-            line,
-            source,
-        };
-    }
-    match source.into_kind() {
-        csv::ErrorKind::Io(source) => AzureError::Io {
-            uri: uri.to_owned(),
-            source,
-        },
-        kind => AzureError::Csv {
-            uri: uri.to_owned(),
-            line,
-            source: io::Error::other(format!("{kind:?}")).into(),
-        },
-    }
 }
 
 /// A cell's text, null spellings as `None`. A byte-order mark left at the start

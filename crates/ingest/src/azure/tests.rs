@@ -564,3 +564,105 @@ fn mca_billing_and_pricing_currencies_stay_apart() {
     assert_eq!(record.extensions["x_billingProfileId"], "prof-1");
     assert_eq!(record.tags["team"], "data");
 }
+
+/// Writes a CSV export as a Parquet file the way Azure types its columns:
+/// dates as DATE, the cost as DOUBLE, everything else as UTF-8 strings.
+fn csv_to_parquet(csv_path: &Path, name: &str) -> PathBuf {
+    use parquet::column::writer::ColumnWriter;
+    use parquet::data_type::ByteArray;
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use std::sync::Arc;
+
+    let mut reader = csv::Reader::from_path(csv_path).unwrap();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').to_owned())
+        .collect();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let kind = |name: &str| match name {
+        "Date" | "BillingPeriodStartDate" | "BillingPeriodEndDate" => "INT32",
+        "Cost" => "DOUBLE",
+        _ => "BYTE_ARRAY",
+    };
+    let fields: Vec<String> = header
+        .iter()
+        .map(|h| match kind(h) {
+            "INT32" => format!("OPTIONAL INT32 {h} (DATE);"),
+            "DOUBLE" => format!("OPTIONAL DOUBLE {h};"),
+            _ => format!("OPTIONAL BYTE_ARRAY {h} (UTF8);"),
+        })
+        .collect();
+    let schema = format!("message export {{ {} }}", fields.join(" "));
+    let schema = Arc::new(parquet::schema::parser::parse_message_type(&schema).unwrap());
+    let properties = WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .build();
+
+    let path = temp_file(name, b"");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut writer = SerializedFileWriter::new(file, schema, Arc::new(properties)).unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    let mut index = 0;
+    while let Some(mut column) = group.next_column().unwrap() {
+        let cells: Vec<&str> = rows.iter().map(|r| &r[index]).collect();
+        let defs: Vec<i16> = cells.iter().map(|c| i16::from(!c.is_empty())).collect();
+        let present = cells.iter().filter(|c| !c.is_empty());
+        match column.untyped() {
+            ColumnWriter::ByteArrayColumnWriter(w) => {
+                let values: Vec<ByteArray> = present.map(|c| ByteArray::from(*c)).collect();
+                w.write_batch(&values, Some(&defs), None).unwrap();
+            }
+            ColumnWriter::DoubleColumnWriter(w) => {
+                let values: Vec<f64> = present.map(|c| c.parse().unwrap()).collect();
+                w.write_batch(&values, Some(&defs), None).unwrap();
+            }
+            ColumnWriter::Int32ColumnWriter(w) => {
+                let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+                let values: Vec<i32> = present
+                    .map(|c| {
+                        let date = chrono::NaiveDate::parse_from_str(c, "%m/%d/%Y").unwrap();
+                        (date - epoch).num_days() as i32
+                    })
+                    .collect();
+                w.write_batch(&values, Some(&defs), None).unwrap();
+            }
+            _ => unreachable!("only the three types above are written"),
+        }
+        column.close().unwrap();
+        index += 1;
+    }
+    group.close().unwrap();
+    writer.close().unwrap();
+    path
+}
+
+#[test]
+fn parquet_parts_read_like_their_csv() {
+    let csv_path = shared("finops-toolkit_EA_ActualCost_Small.csv");
+    let path = csv_to_parquet(&csv_path, "part_0_0001.parquet");
+    let opts = options(AzureDataset::ActualCost);
+    let reader = AzureReader::open(&path, &opts).unwrap();
+    assert_eq!(reader.column_set(), ColumnSet::EnterpriseLegacy);
+    assert_eq!(reader.date_layout(), Some(DateLayout::Rfc3339));
+    let (from_parquet, rejects) = read_all(&path, &opts);
+    let (from_csv, _) = read_all(&csv_path, &opts);
+
+    // The 16-place cost is refused in Parquet too; rows are numbered from 1.
+    assert_eq!((from_parquet.len(), rejects.len()), (10, 1), "{rejects:#?}");
+    assert_eq!(lines_and_columns(&rejects), [(11, Some("Cost"))]);
+    let money = |records: &[CostRecord]| sums_of(records, |r| r.billed_cost);
+    assert_eq!(money(&from_parquet), money(&from_csv));
+    for (parquet, csv) in from_parquet.iter().zip(&from_csv) {
+        assert_eq!(parquet.billing_period_start, csv.billing_period_start);
+        assert_eq!(parquet.billing_period_end, csv.billing_period_end);
+        assert_eq!(parquet.charge_period_start, csv.charge_period_start);
+        assert_eq!(parquet.tags, csv.tags);
+    }
+
+    let truncated = temp_file("part_0_0002.parquet", &std::fs::read(&path).unwrap()[..500]);
+    let err = AzureReader::open(&truncated, &opts).err().unwrap();
+    assert!(matches!(err, AzureError::Parquet { .. }), "{err}");
+}
