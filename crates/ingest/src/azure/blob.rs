@@ -278,24 +278,24 @@ impl BlobSource {
             }
             // The FOCUS reader reads plain files only: a gzip FocusCost part is
             // unpacked on disk first, which also finds a truncated one.
-            let path = match (focus, extension) {
-                (true, "csv.gz") => match gunzip(&path) {
-                    Ok(plain) => plain,
-                    Err(err) => return Ok(Err(format!("part {blob}: {err}"))),
-                },
-                _ => path,
-            };
-            if let (true, Some(expected)) = (focus, part.data_row_count) {
-                match count_rows(&path) {
-                    Ok(found) if found == expected => {}
-                    Ok(found) => {
-                        return Ok(Err(format!(
-                        "part {blob}: the manifest says {expected} data rows, the part has {found}"
-                    )))
-                    }
-                    Err(err) => return Ok(Err(format!("part {blob}: {err}"))),
+            let path = if focus {
+                let expected = part.data_row_count;
+                let gzipped = extension == "csv.gz";
+                let prepared = tokio::task::spawn_blocking(move || {
+                    prepare_focus_part(path, gzipped, expected)
+                })
+                .await
+                .map_err(|err| BlobError::Spool {
+                    path: spool.to_owned(),
+                    source: std::io::Error::other(err),
+                })?;
+                match prepared {
+                    Ok(path) => path,
+                    Err(reason) => return Ok(Err(format!("part {blob}: {reason}"))),
                 }
-            }
+            } else {
+                path
+            };
             let mut options = AzureOptions::new(dataset, run.source_version());
             options.uri = Some(self.blob_url(&blob));
             options.expected_rows = part.data_row_count;
@@ -309,7 +309,31 @@ impl BlobSource {
     }
 }
 
-/// Data rows of a CSV file (the FOCUS reader checks no manifest counts itself).
+/// Makes a spooled FocusCost part ready for the FOCUS reader, which reads plain
+/// files and checks no manifest counts: unpacks it if gzipped (which also finds
+/// a truncated one) and compares its rows with the manifest's count. Blocking.
+fn prepare_focus_part(
+    path: PathBuf,
+    gzipped: bool,
+    expected: Option<u64>,
+) -> Result<PathBuf, String> {
+    let path = if gzipped {
+        gunzip(&path).map_err(|err| err.to_string())?
+    } else {
+        path
+    };
+    if let Some(expected) = expected {
+        let found = count_rows(&path).map_err(|err| err.to_string())?;
+        if found != expected {
+            return Err(format!(
+                "the manifest says {expected} data rows, the part has {found}"
+            ));
+        }
+    }
+    Ok(path)
+}
+
+/// Data rows of a CSV file.
 fn count_rows(path: &Path) -> Result<u64, csv::Error> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(path)?;
     let mut record = csv::ByteRecord::new();

@@ -1,9 +1,10 @@
-//! One Azure cost export file (CSV or CSV.gz) as an iterator of [`Row`]s.
+//! One Azure cost export file (CSV, CSV.gz or Parquet) as an iterator of [`Row`]s.
 //!
 //! The file is read twice, both times as a stream: the first pass decides the
-//! date layout from every value of the date columns (and so finds a truncated
-//! gzip or an unreadable file before anything is published); the second pass
-//! turns rows into records.
+//! date layout from every value of the date columns and counts the rows (and so
+//! finds a truncated gzip or an unreadable file before anything is published);
+//! the second pass turns rows into records. For Parquet, a row's `line` is its
+//! 1-based row number.
 
 use std::collections::BTreeMap;
 use std::io;
