@@ -1047,3 +1047,36 @@ async fn parquet_run_reconciles_like_its_csv() {
         file_totals(&ea_amortized_expect())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_whose_dates_mix_layouts_is_quarantined_and_lands_nothing() {
+    let env = TestEnv::new("az_mixed_dates");
+    // The real EA export with one row's date rewritten in ISO form.
+    let source = shared_data(&format!("azure-export/{EA_ACTUAL}"));
+    let text = std::fs::read_to_string(&source).unwrap();
+    let mixed = text.replacen(",09/05/2023,", ",2023-09-05,", 1);
+    assert_ne!(mixed, text);
+    let path = scratch_dir("az_mixed_dates").join("ea-mixed-dates.csv");
+    std::fs::write(&path, mixed).unwrap();
+
+    env.apply_topics().await;
+    let output = env
+        .costflow(&["ingest", "azure-file", path.to_str().unwrap()])
+        .await;
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{out}");
+    assert!(
+        out.contains("rows read 0 = published 0 + rejected 0"),
+        "{out}"
+    );
+    assert!(out.contains("quarantined: dates mix layouts"), "{out}");
+    let rejects = azure_rejects(&env, 1).await;
+    assert_eq!(rejects[0].line, None);
+    assert!(
+        rejects[0].reason.contains("`2023-09-05` is YYYY-MM-DD"),
+        "{rejects:#?}"
+    );
+    env.store_until_caught_up().await;
+    let count = env.clickhouse("SELECT count() FROM line_items").await;
+    assert_eq!(count[0][0], "0");
+}
