@@ -2,25 +2,28 @@
 # stack.sh — start/stop the local costflow stack used by tests and the demo:
 #   * kafka:      the `tansu` broker (Kafka wire protocol), pinned to 0.6.0
 #   * clickhouse: Debian's clickhouse-server with a project-local config
+#   * azurite:    the Azure Blob Storage emulator (npm package `azurite`), pinned to 3.35.0
 #
 # Usage: scripts/stack.sh up|down|status|restart-broker
 #
-#   up              install what is missing, start both services, wait until ready
-#   down            stop both services (TERM, then KILL after 20 s)
-#   status          print each service's state; exit 0 if both are up, 1 otherwise
+#   up              install what is missing, start every service, wait until ready
+#   down            stop every service (TERM, then KILL after 20 s)
+#   status          print each service's state; exit 0 if all are up, 1 otherwise
 #   restart-broker  stop and start only tansu, with the storage it was started with
 #
 # All state lives under <repo>/var/ (git-ignored): var/tansu/ (broker data, log,
-# pid) and var/clickhouse/ (generated config, data, tmp, logs, pid). The tansu
-# binary is built once with `cargo install` and cached outside the repo.
+# pid), var/clickhouse/ (generated config, data, tmp, logs, pid) and var/azurite/
+# (blob data, log, pid). The tansu binary is built once with `cargo install` and
+# Azurite installed once with `npm install`; both are cached outside the repo.
 #
 # Environment:
 #   COSTFLOW_BROKER_STORAGE        sqlite (default, durable: var/tansu/tansu.db) | memory
 #   COSTFLOW_KAFKA_PORT            broker port on 127.0.0.1              (default 9092)
 #   COSTFLOW_CLICKHOUSE_HTTP_PORT  ClickHouse HTTP port on 127.0.0.1     (default 8123)
 #   COSTFLOW_CLICKHOUSE_TCP_PORT   ClickHouse native port on 127.0.0.1   (default 9000)
+#   COSTFLOW_AZURITE_PORT          Azurite blob port on 127.0.0.1        (default 10000)
 #   COSTFLOW_STACK_TIMEOUT         seconds to wait for readiness         (default 120)
-#   COSTFLOW_CACHE                 cache dir for the tansu build (default $HOME/.cache/costflow)
+#   COSTFLOW_CACHE                 cache dir for the tansu build and Azurite (default $HOME/.cache/costflow)
 #   COSTFLOW_BROKER_LOG            RUST_LOG filter for tansu             (default warn)
 set -euo pipefail
 
@@ -41,10 +44,18 @@ CH_PID="$CH_DIR/clickhouse.pid"
 CH_LOG_DIR="$CH_DIR/log"
 CH_LOG="$CH_LOG_DIR/clickhouse-server.log"
 
+AZURITE_VERSION=3.35.0 # the newest release whose package still supports Debian's Node.js 20
+AZURITE_ROOT="$CACHE/azurite-$AZURITE_VERSION"
+AZURITE_BIN="$AZURITE_ROOT/node_modules/.bin/azurite-blob"
+AZURITE_DIR="$VAR/azurite"
+AZURITE_PID="$AZURITE_DIR/azurite.pid"
+AZURITE_LOG="$AZURITE_DIR/azurite.log"
+
 HOST=127.0.0.1
 KAFKA_PORT="${COSTFLOW_KAFKA_PORT:-9092}"
 CH_HTTP_PORT="${COSTFLOW_CLICKHOUSE_HTTP_PORT:-8123}"
 CH_TCP_PORT="${COSTFLOW_CLICKHOUSE_TCP_PORT:-9000}"
+AZURITE_PORT="${COSTFLOW_AZURITE_PORT:-10000}"
 TIMEOUT="${COSTFLOW_STACK_TIMEOUT:-120}"
 STOP_GRACE=20
 
@@ -188,6 +199,25 @@ ensure_tansu() {
     [[ -x $TANSU_BIN ]] || die "tansu build finished but $TANSU_BIN is missing"
 }
 
+ensure_azurite() {
+    [[ -x $AZURITE_BIN ]] && return 0
+    command -v npm >/dev/null || apt_install nodejs npm
+    mkdir -p "$AZURITE_ROOT"
+    exec 8>"$CACHE/azurite-install.lock"
+    if ! flock -n 8; then
+        log "another Azurite install is running; waiting for it (lock $CACHE/azurite-install.lock)"
+        flock 8
+    fi
+    if [[ ! -x $AZURITE_BIN ]]; then
+        log "installing azurite $AZURITE_VERSION with npm into $AZURITE_ROOT (log: $CACHE/azurite-install.log)"
+        npm install --prefix "$AZURITE_ROOT" --no-audit --no-fund --save-exact "azurite@$AZURITE_VERSION" \
+            >"$CACHE/azurite-install.log" 2>&1 ||
+            fail_with_logs "npm install azurite failed" "$CACHE/azurite-install.log"
+    fi
+    exec 8>&-
+    [[ -x $AZURITE_BIN ]] || die "azurite install finished but $AZURITE_BIN is missing"
+}
+
 # ------------------------------------------------------------------ tansu --
 
 storage_url() { # storage name -> tansu storage URL (sqlite paths are relative to cwd)
@@ -328,9 +358,39 @@ stop_clickhouse() { stop_daemon clickhouse "$CH_PID" clickhouse-server; }
 
 ch_version() { curl -sf --max-time 2 "http://$HOST:$CH_HTTP_PORT/?query=SELECT%20version()" 2>/dev/null || echo '?'; }
 
+# ---------------------------------------------------------------- azurite --
+
+# Any HTTP answer means the blob service is serving (an unsigned request gets 403).
+azurite_ping() {
+    local code
+    code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$HOST:$AZURITE_PORT/devstoreaccount1?comp=list" 2>/dev/null)"
+    [[ $code =~ ^[1-5][0-9][0-9]$ ]]
+}
+azurite_up() { pid_alive "$AZURITE_PID" azurite-blob && azurite_ping; }
+
+start_azurite() {
+    azurite_up && return 0
+    if pid_alive "$AZURITE_PID" azurite-blob; then
+        log "azurite is alive but not answering; restarting it"
+        stop_daemon azurite "$AZURITE_PID" azurite-blob
+    fi
+    rm -f "$AZURITE_PID"
+    port_open "$AZURITE_PORT" && die "port $HOST:$AZURITE_PORT is already in use by another process"
+    mkdir -p "$AZURITE_DIR"
+    printf '\n=== %s starting azurite %s ===\n' "$(date -u +%FT%TZ)" "$AZURITE_VERSION" >>"$AZURITE_LOG"
+    # --loose and --skipApiVersionCheck let SDKs newer than this Azurite talk to it;
+    # --disableTelemetry keeps it from calling home.
+    start_daemon "$AZURITE_PID" "$AZURITE_LOG" "$AZURITE_DIR" \
+        "$AZURITE_BIN" --blobHost "$HOST" --blobPort "$AZURITE_PORT" \
+        --loose --skipApiVersionCheck --disableTelemetry --silent --location "$AZURITE_DIR"
+    wait_ready azurite azurite_ping "$AZURITE_PID" azurite-blob "$AZURITE_LOG"
+}
+
+stop_azurite() { stop_daemon azurite "$AZURITE_PID" azurite-blob; }
+
 # --------------------------------------------------------------- commands --
 
-report() { # prints one line per service; returns 0 if both are up
+report() { # prints one line per service; returns 0 if all are up
     local ok=0
     if tansu_up; then
         printf '%-10s %s (tansu %s, %s) pid %s\n' kafka "$HOST:$KAFKA_PORT" "$TANSU_VERSION" \
@@ -346,6 +406,13 @@ report() { # prints one line per service; returns 0 if both are up
         printf '%-10s down\n' clickhouse
         ok=1
     fi
+    if azurite_up; then
+        printf '%-10s http://%s:%s/devstoreaccount1 (azurite %s) pid %s\n' azurite \
+            "$HOST" "$AZURITE_PORT" "$AZURITE_VERSION" "$(<"$AZURITE_PID")"
+    else
+        printf '%-10s down\n' azurite
+        ok=1
+    fi
     return $ok
 }
 
@@ -355,15 +422,18 @@ cmd_up() {
     ensure_tools
     ensure_clickhouse
     ensure_tansu
+    ensure_azurite
     mkdir -p "$VAR"
     start_clickhouse
     start_tansu "$storage"
+    start_azurite
     report
 }
 
 cmd_down() {
     stop_tansu
     stop_clickhouse
+    stop_azurite
 }
 
 cmd_restart_broker() {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every costflow check on a fresh Debian machine with the Rust toolchain:
-# installs and starts the local stack (tansu broker, ClickHouse; see stack.sh),
+# installs and starts the local stack (tansu broker, ClickHouse, Azurite; see stack.sh),
 # then formatting, lints, and the whole test suite against the real stack.
 #
 # Reads the same COSTFLOW_* variables as stack.sh (ports, broker storage); the

@@ -177,6 +177,69 @@ pub enum IngestSource {
         #[arg(long)]
         source_version: Option<String>,
     },
+    /// Azure Cost Management export runs in Blob Storage: every run under the
+    /// prefix whose manifest.json (or legacy _manifest.json) exists, oldest first.
+    /// A run is published whole or not at all.
+    Azure(AzureArgs),
+    /// Azure Cost Management export files on local disk (CSV, CSV.gz or Parquet): EA,
+    /// MCA, pay-as-you-go and partner column sets. Each file stands alone.
+    AzureFile {
+        /// Files, or directories whose *.csv, *.csv.gz and *.parquet files are read
+        /// in name order.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// ActualCost or AmortizedCost. Defaults to AmortizedCost for a file whose
+        /// name says "amortized" and ActualCost otherwise.
+        #[arg(long)]
+        dataset: Option<String>,
+        /// Source version for every record, as for `ingest focus`.
+        #[arg(long)]
+        source_version: Option<String>,
+        /// BillingAccountId=ID or BillingCurrency=CODE for files that lack the
+        /// column; repeatable. Never overrides a column that exists.
+        #[arg(long, value_parser = key_value)]
+        assume: Vec<(String, String)>,
+    },
+}
+
+/// `ingest azure` flags.
+#[derive(Debug, Args)]
+pub struct AzureArgs {
+    /// Storage account name.
+    #[arg(long, env = "COSTFLOW_AZURE_STORAGE_ACCOUNT")]
+    pub account: String,
+    /// Container the export delivers to.
+    #[arg(long)]
+    pub container: String,
+    /// Folder of the export (blob name prefix); every run under it is read.
+    #[arg(long, default_value = "")]
+    pub prefix: String,
+    /// Blob endpoint with the account, for Azurite or sovereign clouds, e.g.
+    /// http://127.0.0.1:10000/devstoreaccount1. Defaults to the public cloud.
+    #[arg(long, env = "COSTFLOW_AZURE_BLOB_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// Storage account key (prefer the environment variable).
+    #[arg(
+        long,
+        env = "COSTFLOW_AZURE_STORAGE_KEY",
+        hide_env_values = true,
+        conflicts_with = "sas_token"
+    )]
+    pub access_key: Option<String>,
+    /// Shared access signature with read and list rights (prefer the environment variable).
+    #[arg(long, env = "COSTFLOW_AZURE_STORAGE_SAS", hide_env_values = true)]
+    pub sas_token: Option<String>,
+    /// Seconds to wait for a first run's manifest to appear; 0 reads what is there.
+    #[arg(long, default_value_t = 0)]
+    pub wait_secs: u64,
+    /// Keep running and look for new runs every this many seconds, until SIGINT
+    /// or SIGTERM; 0 reads once and exits.
+    #[arg(long, default_value_t = 0)]
+    pub watch_secs: u64,
+    /// BillingAccountId=ID or BillingCurrency=CODE for exports that lack the
+    /// column; repeatable.
+    #[arg(long, value_parser = key_value)]
+    pub assume: Vec<(String, String)>,
 }
 
 /// Consumers.

@@ -8,18 +8,22 @@
 //! - [`text`]: the cell-level rules every source shares (nulls, decimals, dates, tags).
 //! - [`focus`]: FOCUS CSV files from any provider.
 //! - [`cur`]: AWS Cost and Usage Reports, legacy and CUR 2.0, CSV and gzip CSV.
+//! - [`azure`]: Azure Cost Management exports (ActualCost, AmortizedCost, FocusCost).
 //! - [`input`]: plain or gzip files as streams, record line numbers, directories.
 //! - [`publish`]: a run over many files into the bus.
 
+pub mod azure;
 pub mod cur;
 pub mod focus;
 pub mod input;
+mod lines;
 pub mod publish;
 pub mod text;
 
+pub use azure::{AzureDataset, AzureOptions, AzureReader};
 pub use cur::{CurOptions, CurReader};
 pub use focus::{FocusOptions, FocusReader};
-pub use publish::{ingest_files, IngestReport};
+pub use publish::{ingest_azure, ingest_files, publish_rejects, AzureFile, IngestReport};
 
 use costflow_model::{CostRecord, Reject};
 

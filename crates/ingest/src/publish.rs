@@ -8,6 +8,7 @@ use costflow_bus::topics::{COST_RECORDS, INGEST_REJECTS};
 use costflow_bus::{BusError, KafkaConfig, Publisher};
 use costflow_model::{Codec, Reject, WireError};
 
+use crate::azure::{AzureOptions, AzureReader};
 use crate::focus::{FocusOptions, FocusReader};
 use crate::Row;
 
@@ -145,4 +146,189 @@ pub fn ingest_files(
     let delivery = publisher.finish(DELIVERY_TIMEOUT)?;
     report.delivered = delivery.delivered;
     Ok(report)
+}
+
+/// One Azure export file of a run and how to read it.
+#[derive(Debug, Clone)]
+pub struct AzureFile {
+    /// The local file (a downloaded blob part, or a file given on the command line).
+    pub path: PathBuf,
+    /// Dataset, source version and the URI records name.
+    pub options: AzureOptions,
+    /// The part is a FocusCost export (FOCUS columns, uncompressed), read by the
+    /// FOCUS reader; its records carry the dataset `FocusCost`.
+    pub focus: bool,
+}
+
+/// An opened file of a run.
+enum Part {
+    Export(AzureReader),
+    Focus(FocusReader),
+}
+
+/// A whole-file failure as the reject to send and the message to report.
+type PartFailure = Box<(Reject, String)>;
+
+impl AzureFile {
+    fn open(&self, uri: &str) -> Result<Part, PartFailure> {
+        if self.focus {
+            let options = FocusOptions {
+                source_version: self.options.source_version,
+                assume: self.options.assume.clone(),
+            };
+            return FocusReader::open(&self.path, &options)
+                .map(Part::Focus)
+                .map_err(|err| Box::new((err.to_reject(uri), err.to_string())));
+        }
+        AzureReader::open(&self.path, &self.options)
+            .map(Part::Export)
+            .map_err(|err| Box::new((err.to_reject(uri, self.options.dataset), err.to_string())))
+    }
+}
+
+impl Part {
+    /// The rows, with records and rejects naming `uri` (a FocusCost part is read
+    /// from a spool file whose name means nothing to an operator).
+    fn rows(self, uri: String) -> Box<dyn Iterator<Item = Result<Row, PartFailure>>> {
+        match self {
+            Part::Export(reader) => {
+                let dataset = reader.dataset();
+                Box::new(reader.map(move |row| {
+                    row.map_err(|err| Box::new((err.to_reject(&uri, dataset), err.to_string())))
+                }))
+            }
+            Part::Focus(reader) => Box::new(reader.map(move |row| match row {
+                Ok(Row::Record(mut record)) => {
+                    record.source_uri = uri.clone();
+                    record.source_dataset = FOCUS_COST.to_owned();
+                    Ok(Row::Record(record))
+                }
+                Ok(Row::Reject(mut reject)) => {
+                    reject.source_uri = uri.clone();
+                    reject.source_dataset = FOCUS_COST.to_owned();
+                    Ok(Row::Reject(reject))
+                }
+                Err(err) => Err(Box::new((err.to_reject(&uri), err.to_string()))),
+            })),
+        }
+    }
+}
+
+/// The Azure dataset whose parts are FOCUS files.
+const FOCUS_COST: &str = "FocusCost";
+
+/// Reads Azure export files and publishes their records and rejects; waits for
+/// every delivery report.
+///
+/// Every file is opened first, which reads it to the end once to decide its date
+/// layout. With `whole_run`, one file that cannot be opened (unreadable, a
+/// truncated gzip, mixed date layouts) stops the whole run before anything but
+/// its rejects is published, so no billing period of the run is published in
+/// part. Without it, each file stands alone, as files given on a command line do.
+///
+/// Blocking: call it from a thread that may block (`spawn_blocking`).
+pub fn ingest_azure(
+    files: &[AzureFile],
+    kafka: &KafkaConfig,
+    whole_run: bool,
+) -> Result<IngestReport, IngestError> {
+    let records_topic = kafka.topic(COST_RECORDS);
+    let rejects_topic = kafka.topic(INGEST_REJECTS);
+    let record_codec = Codec::cost_record();
+    let reject_codec = Codec::reject();
+    let mut publisher = Publisher::new(kafka)?;
+    let mut report = IngestReport::default();
+    let send_reject = |publisher: &mut Publisher, reject: &Reject| {
+        let payload = reject_codec.encode(reject)?;
+        publisher.send(&rejects_topic, reject.source_uri.as_bytes(), &payload)?;
+        Ok::<_, IngestError>(())
+    };
+
+    let mut opened = Vec::with_capacity(files.len());
+    for file in files {
+        let uri = file
+            .options
+            .uri
+            .clone()
+            .unwrap_or_else(|| crate::azure::file_uri(&file.path));
+        match file.open(&uri) {
+            Ok(part) => opened.push((uri, Ok(part))),
+            Err(failure) => {
+                let (reject, message) = *failure;
+                tracing::error!(file = %uri, error = %message, "file refused");
+                send_reject(&mut publisher, &reject)?;
+                opened.push((uri, Err(message)));
+            }
+        }
+    }
+    let run_failed = whole_run && opened.iter().any(|(_, r)| r.is_err());
+
+    for (uri, reader) in opened {
+        let mut file = FileReport {
+            uri,
+            ..FileReport::default()
+        };
+        let reader = match reader {
+            Ok(_) if run_failed => {
+                file.error = Some("not published: another file of the run failed".to_owned());
+                report.files.push(file);
+                continue;
+            }
+            Ok(reader) => reader,
+            Err(error) => {
+                file.error = Some(error);
+                report.files.push(file);
+                continue;
+            }
+        };
+        for row in reader.rows(file.uri.clone()) {
+            match row {
+                Ok(Row::Record(record)) => {
+                    let payload = record_codec.encode(&record)?;
+                    let key = record.billing_account_id.as_bytes();
+                    publisher.send(&records_topic, key, &payload)?;
+                    file.published += 1;
+                }
+                Ok(Row::Reject(reject)) => {
+                    tracing::debug!(file = %file.uri, line = ?reject.line, reason = %reject.reason, "row rejected");
+                    send_reject(&mut publisher, &reject)?;
+                    file.rejected += 1;
+                }
+                Err(failure) => {
+                    let (reject, message) = *failure;
+                    tracing::error!(file = %file.uri, error = %message, "file stopped early");
+                    send_reject(&mut publisher, &reject)?;
+                    file.error = Some(message);
+                }
+            }
+        }
+        file.rows_read = file.published + file.rejected;
+        tracing::info!(
+            file = %file.uri,
+            rows_read = file.rows_read,
+            published = file.published,
+            rejected = file.rejected,
+            "file ingested"
+        );
+        report.files.push(file);
+    }
+
+    let delivery = publisher.finish(DELIVERY_TIMEOUT)?;
+    report.delivered = delivery.delivered;
+    Ok(report)
+}
+
+/// Publishes rejects that stand for a whole run or file (a run whose manifest
+/// names a part that does not exist, say) and waits for their delivery.
+///
+/// Blocking: call it from a thread that may block (`spawn_blocking`).
+pub fn publish_rejects(rejects: &[Reject], kafka: &KafkaConfig) -> Result<u64, IngestError> {
+    let topic = kafka.topic(INGEST_REJECTS);
+    let codec = Codec::reject();
+    let mut publisher = Publisher::new(kafka)?;
+    for reject in rejects {
+        let payload = codec.encode(reject)?;
+        publisher.send(&topic, reject.source_uri.as_bytes(), &payload)?;
+    }
+    Ok(publisher.finish(DELIVERY_TIMEOUT)?.delivered)
 }

@@ -140,6 +140,89 @@ pub fn tags(cell: &str) -> Result<Tags, String> {
     Ok(out)
 }
 
+/// Parses Azure Tags: a JSON object, or Azure's brace-less form
+/// (`"k": "v","k2": "v2"`) that cost exports write. Both give the same map, with
+/// the same trimming and collision rules as [`tags`].
+pub fn azure_tags(cell: &str) -> Result<Tags, String> {
+    let trimmed = cell.trim();
+    if trimmed.starts_with('{') {
+        tags(trimmed)
+    } else {
+        tags(&format!("{{{trimmed}}}"))
+    }
+}
+
+/// The name a header cell stands for: byte-order mark and blanks removed, and
+/// for a localised header that carries the English name in parentheses
+/// (`Ressourcengruppe (ResourceGroup)`, `Kosten (lineItem/UnblendedCost)`), that
+/// English name.
+pub fn header_name(raw: &str) -> String {
+    let cleaned = raw.trim_start_matches('\u{feff}').trim();
+    if let Some(inner) = cleaned
+        .strip_suffix(')')
+        .and_then(|rest| rest.rsplit_once('('))
+        .filter(|(before, _)| !before.trim().is_empty())
+        .map(|(_, inner)| inner.trim())
+        .filter(|inner| !inner.is_empty() && !inner.contains(' '))
+    {
+        return inner.to_owned();
+    }
+    cleaned.to_owned()
+}
+
+/// Decides one date layout for a whole file from every value of its date
+/// columns, so no row is read with a layout guessed from another row.
+///
+/// A value that parses in no layout is left to be rejected with its row. When
+/// no single layout reads every other value, the file mixes layouts and
+/// [`LayoutVote::decide`] says where.
+#[derive(Debug, Default)]
+pub struct LayoutVote {
+    /// For each candidate layout, the first value it could not read.
+    misses: [Option<(u64, String, String)>; 5],
+    /// The first value seen and its layout.
+    first: Option<(u64, String, String, DateLayout)>,
+}
+
+impl LayoutVote {
+    /// Counts one value of a date column.
+    pub fn observe(&mut self, line: u64, column: &str, value: &str) {
+        let Some(layout) = DateLayout::detect(value) else {
+            return;
+        };
+        if self.first.is_none() {
+            self.first = Some((line, column.to_owned(), value.to_owned(), layout));
+        }
+        for (index, candidate) in DateLayout::ALL.iter().enumerate() {
+            if self.misses[index].is_none() && candidate.parse(value).is_none() {
+                self.misses[index] = Some((line, column.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    /// The layout that reads every value seen (`None` when there were none), or
+    /// why none does.
+    pub fn decide(&self) -> Result<Option<DateLayout>, String> {
+        let Some((first_line, first_column, first_value, first_layout)) = &self.first else {
+            return Ok(None);
+        };
+        if let Some(index) = self.misses.iter().position(Option::is_none) {
+            return Ok(Some(DateLayout::ALL[index]));
+        }
+        let index = DateLayout::ALL
+            .iter()
+            .position(|l| l == first_layout)
+            .unwrap_or(0);
+        let (line, column, value) = self.misses[index].clone().unwrap_or_default();
+        let other = DateLayout::detect(&value).map_or("another layout", DateLayout::describe);
+        Err(format!(
+            "dates mix layouts: line {first_line} {first_column} `{first_value}` is {}, \
+             line {line} {column} `{value}` is {other}",
+            first_layout.describe()
+        ))
+    }
+}
+
 /// Extension under which a record lists tag keys that collided once trimmed.
 pub const TAG_KEY_COLLISIONS: &str = "x_costflow_TagKeyCollisions";
 
@@ -180,22 +263,6 @@ impl Tags {
             }
         }
     }
-}
-
-/// A header cell as the name to match columns by: byte-order mark and
-/// surrounding blanks removed, and for a localised header that carries the
-/// English name in parentheses (`Kosten (lineItem/UnblendedCost)`), that name.
-pub fn header_name(raw: &str) -> String {
-    let cleaned = raw.trim_start_matches('\u{feff}').trim();
-    if let Some(inner) = cleaned
-        .strip_suffix(')')
-        .and_then(|rest| rest.rsplit_once('('))
-        .filter(|(before, inner)| !before.trim().is_empty() && !inner.trim().is_empty())
-        .map(|(_, inner)| inner.trim())
-    {
-        return inner.to_owned();
-    }
-    cleaned.to_owned()
 }
 
 /// True for an ISO 4217-shaped currency code (three upper-case letters).
@@ -285,5 +352,52 @@ mod tests {
         assert_eq!(clash.collisions, ["a "]);
         assert!(tags("[1]").is_err());
         assert!(tags("{oops").is_err());
+    }
+
+    #[test]
+    fn azure_braceless_tags_and_json_objects_give_the_same_map() {
+        let braceless = azure_tags(r#""env": "prod","org": "trey", " cc ": "1""#).unwrap();
+        let object = azure_tags(r#"{"env": "prod", "org": "trey", "cc": "1"}"#).unwrap();
+        assert_eq!(braceless.tags, object.tags);
+        assert_eq!(braceless.tags["cc"], "1");
+        let clash = azure_tags(r#""a": "1","a ": "2""#).unwrap();
+        assert_eq!(clash.collisions, ["a "]);
+        assert!(azure_tags(r#""a": "#).is_err());
+    }
+
+    #[test]
+    fn localised_headers_stand_for_their_english_name() {
+        assert_eq!(
+            header_name("Ressourcengruppe (ResourceGroup)"),
+            "ResourceGroup"
+        );
+        assert_eq!(
+            header_name("Dienstinformation 1 (ServiceInfo1)"),
+            "ServiceInfo1"
+        );
+        assert_eq!(header_name("\u{feff}SubscriptionGuid "), "SubscriptionGuid");
+        assert_eq!(header_name("Maßeinheit (UnitOfMeasure)"), "UnitOfMeasure");
+        assert_eq!(header_name("Cost (in USD)"), "Cost (in USD)");
+    }
+
+    #[test]
+    fn one_layout_is_chosen_from_the_whole_column() {
+        let mut us = LayoutVote::default();
+        us.observe(2, "Date", "02/02/2021");
+        us.observe(3, "Date", "not a date");
+        us.observe(4, "Date", "05/31/2021");
+        assert_eq!(us.decide(), Ok(Some(DateLayout::UsDate)));
+        assert_eq!(LayoutVote::default().decide(), Ok(None));
+
+        let mut mixed = LayoutVote::default();
+        mixed.observe(2, "Date", "2021-02-02");
+        mixed.observe(3, "Date", "2021-02-03");
+        mixed.observe(9, "Date", "02/04/2021");
+        let err = mixed.decide().unwrap_err();
+        assert!(
+            err.contains("line 2 Date `2021-02-02` is YYYY-MM-DD"),
+            "{err}"
+        );
+        assert!(err.contains("line 9 Date `02/04/2021` is M/D/YY"), "{err}");
     }
 }
