@@ -13,7 +13,10 @@ use costflow_store::{CostQuery, Dimension, Granularity, Store, StoreConfig, Stor
 use rust_decimal::Decimal;
 use tokio::sync::watch;
 
-use crate::cli::{Cli, Command, ConsumerKind, GenerateArgs, IngestSource, StoreArgs, TopicsAction};
+use crate::cli::{
+    Cli, Command, ConsumerKind, CostExplorerArgs, GenerateArgs, IngestSource, StoreArgs,
+    TopicsAction,
+};
 
 /// Runs the subcommand; the exit code says whether everything it was given landed.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
@@ -53,6 +56,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     source_version,
                 },
         } => ingest_cur(kafka, paths, source_version).await,
+        Command::Ingest {
+            source: IngestSource::CostExplorer(args),
+        } => ingest_cost_explorer(kafka, args).await,
         Command::Consume {
             consumer: ConsumerKind::Store(args),
         } => consume_store(&kafka, &store, args).await,
@@ -189,8 +195,32 @@ async fn ingest_cur(
     Ok(ExitCode::SUCCESS)
 }
 
+async fn ingest_cost_explorer(kafka: KafkaConfig, args: CostExplorerArgs) -> Result<ExitCode> {
+    use costflow_ingest::cost_explorer::{self, CostExplorerOptions, RetryOptions};
+
+    let now = chrono::Utc::now();
+    cost_explorer::check_range(args.start, args.end, now.date_naive())
+        .map_err(anyhow::Error::msg)?;
+    let options = CostExplorerOptions {
+        start: args.start,
+        end: args.end,
+        tag_key: args.tag_key.filter(|k| !k.trim().is_empty()),
+        billing_account: args.billing_account,
+        endpoint_url: args.endpoint_url,
+        source_version: now.timestamp_micros(),
+        retry: RetryOptions {
+            max_attempts: args.max_attempts.max(1),
+            ..RetryOptions::default()
+        },
+    };
+
+    let report = cost_explorer::ingest_cost_explorer(&options, &kafka).await?;
+    print_ingest_report(&report, options.source_version);
+    Ok(ExitCode::SUCCESS)
+}
+
 fn print_ingest_report(report: &IngestReport, source_version: i64) {
-    println!("{:>9} {:>9} {:>9}  file", "read", "published", "rejected");
+    println!("{:>9} {:>9} {:>9}  source", "read", "published", "rejected");
     for file in &report.files {
         println!(
             "{:>9} {:>9} {:>9}  {}",
