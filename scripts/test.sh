@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every costflow check on a fresh Debian machine with the Rust toolchain:
-# installs and starts the local stack (tansu broker, ClickHouse; see stack.sh),
-# then formatting, lints, and the whole test suite against the real stack.
+# installs and starts the local stack (tansu broker, ClickHouse, moto as the local
+# AWS endpoint; see stack.sh), then formatting, lints, and the whole test suite
+# against the real stack.
 #
 # Reads the same COSTFLOW_* variables as stack.sh; the tests reach the stack at
 # COSTFLOW_BROKERS (default 127.0.0.1:9092) and COSTFLOW_CLICKHOUSE_URL

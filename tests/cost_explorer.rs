@@ -314,7 +314,7 @@ async fn estimated_month_is_replaced_when_final_and_a_refetch_changes_nothing() 
     let final_ = daily_page(&["0.2682364644", "40.3543773134"], false);
 
     reset_moto().await;
-    queue(&[estimated.clone()]).await;
+    queue(std::slice::from_ref(&estimated)).await;
     ingest(&env, &range).await;
     env.store_until_caught_up().await;
     assert_eq!(
@@ -324,10 +324,10 @@ async fn estimated_month_is_replaced_when_final_and_a_refetch_changes_nothing() 
     assert_eq!(estimated_records(&env).await, 2);
 
     reset_moto().await;
-    queue(&[final_.clone()]).await;
+    queue(std::slice::from_ref(&final_)).await;
     ingest(&env, &range).await;
     env.store_until_caught_up().await;
-    let expected = expected_totals(&[final_.clone()]);
+    let expected = expected_totals(std::slice::from_ref(&final_));
     assert_eq!(clickhouse_period_totals(&env).await, expected);
     assert_eq!(projection_totals(&env).await, by_account(&expected));
     assert_eq!(estimated_records(&env).await, 0);
