@@ -184,8 +184,9 @@ pub enum IngestSource {
 }
 
 /// `ingest cost-explorer` flags. Credentials come from the AWS default provider
-/// chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, web identity,
-/// container or instance role); the region is us-east-1.
+/// chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE with keys or an
+/// assumed role, web identity, container or instance role; not SSO nor
+/// credential_process profiles); the region is us-east-1.
 #[derive(Debug, Args)]
 pub struct CostExplorerArgs {
     /// First day, inclusive (YYYY-MM-DD): the first day of a month.

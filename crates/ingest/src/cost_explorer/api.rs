@@ -403,6 +403,8 @@ mod tests {
         let bodies = bodies.lock().unwrap();
         assert_eq!(bodies.len(), 5);
         assert_eq!(bodies[0], bodies[1], "a retry resends the same request");
+        let without_token = bodies[2].replace(r#","NextPageToken":"page-2""#, "");
+        assert_eq!(without_token, bodies[0], "the next page asks the same");
         assert!(!bodies[1].contains("NextPageToken"));
         assert!(
             bodies[2].contains(r#""NextPageToken":"page-2""#),
