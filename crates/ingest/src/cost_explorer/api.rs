@@ -52,11 +52,11 @@ pub struct Query {
 }
 
 impl Query {
-    /// Where the request's page came from, as a URI: request number and page.
-    pub fn uri(&self, request: u32, page: u32) -> String {
+    /// The request as a URI: its number within the fetch and its parameters.
+    pub fn request_uri(&self, request: u32) -> String {
         let groups: Vec<String> = self.group_by.iter().map(Grouping::describe).collect();
         let mut uri = format!(
-            "aws-ce://GetCostAndUsage?request={request}&page={page}&start={}&end={}&granularity=DAILY&group_by={}",
+            "aws-ce://GetCostAndUsage?request={request}&start={}&end={}&granularity=DAILY&group_by={}",
             self.start,
             self.end,
             groups.join(",")
@@ -66,6 +66,16 @@ impl Query {
             uri.push_str(account);
         }
         uri
+    }
+
+    /// Where a page came from, as a URI: request number and page, then the
+    /// request's parameters.
+    pub fn uri(&self, request: u32, page: u32) -> String {
+        self.request_uri(request).replacen(
+            &format!("request={request}&"),
+            &format!("request={request}&page={page}&"),
+            1,
+        )
     }
 }
 

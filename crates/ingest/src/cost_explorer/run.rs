@@ -100,7 +100,7 @@ async fn run_query(
     .await?;
     tracing::debug!(request, pages, groups = rows.len(), "request read");
     Ok(FetchedRequest {
-        uri: query.uri(request, 0).replace("&page=0", ""),
+        uri: query.request_uri(request),
         pages,
         rows,
     })
