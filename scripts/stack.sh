@@ -3,6 +3,8 @@
 #   * kafka:      the `tansu` broker (Kafka wire protocol), pinned to 0.6.0
 #   * clickhouse: Debian's clickhouse-server with a project-local config
 #   * azurite:    the Azure Blob Storage emulator (npm package `azurite`), pinned to 3.35.0
+#   * aws:        moto server, the local AWS endpoint (Cost Explorer), pinned in
+#                 scripts/moto-requirements.txt
 #
 # Usage: scripts/stack.sh up|down|status|restart-broker
 #
@@ -25,6 +27,7 @@
 #   COSTFLOW_STACK_TIMEOUT         seconds to wait for readiness         (default 120)
 #   COSTFLOW_CACHE                 cache dir for the tansu build and Azurite (default $HOME/.cache/costflow)
 #   COSTFLOW_BROKER_LOG            RUST_LOG filter for tansu             (default warn)
+#   COSTFLOW_MOTO_PORT             moto server port on 127.0.0.1         (default 4599)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -388,6 +391,64 @@ start_azurite() {
 
 stop_azurite() { stop_daemon azurite "$AZURITE_PID" azurite-blob; }
 
+# ------------------------------------------------------------ aws (moto) --
+# The local AWS endpoint: moto's server in its own virtual environment,
+# var/moto/venv, rebuilt when scripts/moto-requirements.txt changes. Self-contained:
+# moto_up, start_moto, stop_moto and moto_report are all the rest of the script uses.
+
+MOTO_DIR="$VAR/moto"
+MOTO_VENV="$MOTO_DIR/venv"
+MOTO_PID="$MOTO_DIR/moto.pid"
+MOTO_LOG="$MOTO_DIR/moto.log"
+MOTO_PORT="${COSTFLOW_MOTO_PORT:-4599}"
+MOTO_REQUIREMENTS="$ROOT/scripts/moto-requirements.txt"
+
+moto_ping() { curl -sf --max-time 2 -o /dev/null "http://$HOST:$MOTO_PORT/moto-api/data.json" 2>/dev/null; }
+moto_up() { pid_alive "$MOTO_PID" moto_server && moto_ping; }
+
+ensure_moto() {
+    if cmp -s "$MOTO_REQUIREMENTS" "$MOTO_VENV/requirements.txt" 2>/dev/null &&
+        [[ -x $MOTO_VENV/bin/moto_server ]]; then
+        return 0
+    fi
+    python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3 python3-venv
+    log "installing moto into ${MOTO_VENV#"$ROOT"/} (log: ${MOTO_DIR#"$ROOT"/}/install.log)"
+    mkdir -p "$MOTO_DIR"
+    rm -rf "$MOTO_VENV"
+    { python3 -m venv "$MOTO_VENV" &&
+        "$MOTO_VENV/bin/python3" -m pip install --disable-pip-version-check \
+            -r "$MOTO_REQUIREMENTS"; } >"$MOTO_DIR/install.log" 2>&1 ||
+        fail_with_logs "installing moto failed" "$MOTO_DIR/install.log"
+    cp "$MOTO_REQUIREMENTS" "$MOTO_VENV/requirements.txt"
+}
+
+start_moto() {
+    moto_up && return 0
+    if pid_alive "$MOTO_PID" moto_server; then
+        log "moto_server is alive but not answering; restarting it"
+        stop_moto
+    fi
+    rm -f "$MOTO_PID"
+    port_open "$MOTO_PORT" && die "port $HOST:$MOTO_PORT is already in use by another process"
+    mkdir -p "$MOTO_DIR"
+    printf '\n=== %s starting moto_server ===\n' "$(date -u +%FT%TZ)" >>"$MOTO_LOG"
+    start_daemon "$MOTO_PID" "$MOTO_LOG" "$MOTO_DIR" \
+        "$MOTO_VENV/bin/python3" "$MOTO_VENV/bin/moto_server" -H "$HOST" -p "$MOTO_PORT"
+    wait_ready aws moto_ping "$MOTO_PID" moto_server "$MOTO_LOG"
+}
+
+stop_moto() { stop_daemon aws "$MOTO_PID" moto_server; }
+
+moto_report() { # one status line; returns 0 if moto answers
+    if moto_up; then
+        printf '%-10s http://%s:%s (moto_server, %s) pid %s\n' aws "$HOST" "$MOTO_PORT" \
+            "$(grep -v '^#' "$MOTO_REQUIREMENTS" | tr -d '\n')" "$(<"$MOTO_PID")"
+    else
+        printf '%-10s down\n' aws
+        return 1
+    fi
+}
+
 # --------------------------------------------------------------- commands --
 
 report() { # prints one line per service; returns 0 if all are up
@@ -413,6 +474,8 @@ report() { # prints one line per service; returns 0 if all are up
         printf '%-10s down\n' azurite
         ok=1
     fi
+
+    moto_report || ok=1
     return $ok
 }
 
@@ -423,14 +486,17 @@ cmd_up() {
     ensure_clickhouse
     ensure_tansu
     ensure_azurite
+    ensure_moto
     mkdir -p "$VAR"
     start_clickhouse
     start_tansu "$storage"
     start_azurite
+    start_moto
     report
 }
 
 cmd_down() {
+    stop_moto
     stop_tansu
     stop_clickhouse
     stop_azurite

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every costflow check on a fresh Debian machine with the Rust toolchain:
-# installs and starts the local stack (tansu broker, ClickHouse, Azurite; see stack.sh),
-# then formatting, lints, and the whole test suite against the real stack.
+# installs and starts the local stack (tansu broker, ClickHouse, Azurite, moto as
+# the local AWS endpoint; see stack.sh), then formatting, lints, the whole test
+# suite against the real stack, and a short fuzzing run of every parser.
 #
 # Reads the same COSTFLOW_* variables as stack.sh (ports, broker storage); the
 # tests reach the stack at COSTFLOW_BROKERS and COSTFLOW_CLICKHOUSE_URL, which

@@ -80,9 +80,16 @@ impl TestEnv {
 
     /// Runs the costflow binary with this environment's settings.
     pub async fn costflow(&self, args: &[&str]) -> Output {
+        self.costflow_with_env(args, &[]).await
+    }
+
+    /// Runs the costflow binary with this environment's settings and more
+    /// environment variables (credentials for a local AWS endpoint, say).
+    pub async fn costflow_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_costflow"));
         command
             .args(args)
+            .envs(env.iter().copied())
             .env("COSTFLOW_BROKERS", brokers())
             .env("COSTFLOW_CLICKHOUSE_URL", clickhouse_url())
             .env("COSTFLOW_TOPIC_PREFIX", self.topic_prefix())

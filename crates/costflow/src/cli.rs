@@ -200,6 +200,10 @@ pub enum IngestSource {
         #[arg(long, value_parser = key_value)]
         assume: Vec<(String, String)>,
     },
+    /// AWS Cost Explorer API: daily UnblendedCost, AmortizedCost and
+    /// NetAmortizedCost per linked account and service (and tag). Every page is
+    /// fetched before anything is published; a failed call publishes nothing.
+    CostExplorer(CostExplorerArgs),
 }
 
 /// `ingest azure` flags.
@@ -240,6 +244,36 @@ pub struct AzureArgs {
     /// column; repeatable.
     #[arg(long, value_parser = key_value)]
     pub assume: Vec<(String, String)>,
+}
+
+/// `ingest cost-explorer` flags. Credentials come from the AWS default provider
+/// chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE with keys or an
+/// assumed role, web identity, container or instance role; not SSO nor
+/// credential_process profiles); the region is us-east-1.
+#[derive(Debug, Args)]
+pub struct CostExplorerArgs {
+    /// First day, inclusive (YYYY-MM-DD): the first day of a month.
+    #[arg(long)]
+    pub start: chrono::NaiveDate,
+    /// Last day, exclusive (YYYY-MM-DD): the first day of a month, or a day of the
+    /// current month for the month in progress. Whole months only, because a fetch
+    /// replaces every billing period it touches.
+    #[arg(long)]
+    pub end: chrono::NaiveDate,
+    /// The management (payer) account id whose Cost Explorer is queried; every
+    /// record's BillingAccountId. Linked accounts become SubAccountId.
+    #[arg(long, env = "COSTFLOW_AWS_BILLING_ACCOUNT")]
+    pub billing_account: String,
+    /// Cost allocation tag key to group by as well (one request per linked account).
+    #[arg(long)]
+    pub tag_key: Option<String>,
+    /// Cost Explorer endpoint instead of AWS's, e.g. a local test server.
+    #[arg(long, env = "COSTFLOW_AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// Attempts per call, the first included; throttled calls back off
+    /// exponentially between attempts.
+    #[arg(long, default_value_t = 10)]
+    pub max_attempts: u32,
 }
 
 /// Consumers.

@@ -18,7 +18,8 @@ use rust_decimal::Decimal;
 use tokio::sync::watch;
 
 use crate::cli::{
-    AzureArgs, Cli, Command, ConsumerKind, GenerateArgs, IngestSource, StoreArgs, TopicsAction,
+    AzureArgs, Cli, Command, ConsumerKind, CostExplorerArgs, GenerateArgs, IngestSource, StoreArgs,
+    TopicsAction,
 };
 
 /// Runs the subcommand; the exit code says whether everything it was given landed.
@@ -71,6 +72,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     assume,
                 },
         } => ingest_azure_files(kafka, paths, dataset, source_version, assume).await,
+        Command::Ingest {
+            source: IngestSource::CostExplorer(args),
+        } => ingest_cost_explorer(kafka, args).await,
         Command::Consume {
             consumer: ConsumerKind::Store(args),
         } => consume_store(&kafka, &store, args).await,
@@ -426,8 +430,32 @@ fn expand_azure_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+async fn ingest_cost_explorer(kafka: KafkaConfig, args: CostExplorerArgs) -> Result<ExitCode> {
+    use costflow_ingest::cost_explorer::{self, CostExplorerOptions, RetryOptions};
+
+    let now = chrono::Utc::now();
+    cost_explorer::check_range(args.start, args.end, now.date_naive())
+        .map_err(anyhow::Error::msg)?;
+    let options = CostExplorerOptions {
+        start: args.start,
+        end: args.end,
+        tag_key: args.tag_key.filter(|k| !k.trim().is_empty()),
+        billing_account: args.billing_account,
+        endpoint_url: args.endpoint_url,
+        source_version: now.timestamp_micros(),
+        retry: RetryOptions {
+            max_attempts: args.max_attempts.max(1),
+            ..RetryOptions::default()
+        },
+    };
+
+    let report = cost_explorer::ingest_cost_explorer(&options, &kafka).await?;
+    print_ingest_report(&report, options.source_version);
+    Ok(ExitCode::SUCCESS)
+}
+
 fn print_ingest_report(report: &IngestReport, source_version: i64) {
-    println!("{:>9} {:>9} {:>9}  file", "read", "published", "rejected");
+    println!("{:>9} {:>9} {:>9}  source", "read", "published", "rejected");
     for file in &report.files {
         println!(
             "{:>9} {:>9} {:>9}  {}",

@@ -9,10 +9,13 @@
 //! - [`focus`]: FOCUS CSV files from any provider.
 //! - [`cur`]: AWS Cost and Usage Reports, legacy and CUR 2.0, CSV and gzip CSV.
 //! - [`azure`]: Azure Cost Management exports (ActualCost, AmortizedCost, FocusCost).
+//! - [`cost_explorer`]: the AWS Cost Explorer API, daily cost by linked account,
+//!   service and tag.
 //! - [`input`]: plain or gzip files as streams, record line numbers, directories.
 //! - [`publish`]: a run over many files into the bus.
 
 pub mod azure;
+pub mod cost_explorer;
 pub mod cur;
 pub mod focus;
 pub mod input;
