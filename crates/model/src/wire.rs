@@ -60,6 +60,9 @@ pub struct Codec {
     /// its specification fingerprint and by `apache-avro`'s own, plus writer
     /// schemas added at run time.
     writers: Vec<(u64, Schema)>,
+    /// Fingerprints in `writers` whose schema is the current one itself: their
+    /// data needs no resolution into the current schema.
+    current_writers: Vec<u64>,
 }
 
 impl Codec {
@@ -83,7 +86,23 @@ impl Codec {
                 .iter()
                 .map(|(_, schema)| (library_fingerprint(schema), schema.clone())),
         );
-        Self { versions, writers }
+        let mut codec = Self {
+            versions,
+            writers,
+            current_writers: Vec::new(),
+        };
+        codec.find_current_writers();
+        codec
+    }
+
+    fn find_current_writers(&mut self) {
+        let current = self.current().clone();
+        self.current_writers = self
+            .writers
+            .iter()
+            .filter(|(_, schema)| *schema == current)
+            .map(|(fp, _)| *fp)
+            .collect();
     }
 
     /// Also accepts messages written with `schema_text`, a schema this build does
@@ -96,6 +115,7 @@ impl Codec {
             .map_err(|err| WireError::Incompatible(err.to_string()))?;
         let fp = fingerprint(&schema);
         self.writers.push((fp, schema));
+        self.find_current_writers();
         Ok(fp)
     }
 
@@ -104,10 +124,13 @@ impl Codec {
     pub fn reading_version(&self, version: usize) -> Option<Self> {
         let index = version.checked_sub(1)?;
         let kept = self.versions.get(..=index)?.to_vec();
-        Some(Self {
+        let mut codec = Self {
             versions: kept,
             writers: self.writers.clone(),
-        })
+            current_writers: Vec::new(),
+        };
+        codec.find_current_writers();
+        Some(codec)
     }
 
     /// The codec for [`crate::CostRecord`].
@@ -191,11 +214,14 @@ impl Codec {
             .map(|(_, schema)| schema)
             .ok_or(WireError::UnknownSchema(fp))?;
         let mut body = &message[HEADER_LEN..];
-        Ok(apache_avro::from_avro_datum(
-            writer,
-            &mut body,
-            Some(self.current()),
-        )?)
+        // Resolving into the reader schema rebuilds its name table on every call;
+        // data written with the current schema itself is already in its shape.
+        let reader = if self.current_writers.contains(&fp) {
+            None
+        } else {
+            Some(self.current())
+        };
+        Ok(apache_avro::from_avro_datum(writer, &mut body, reader)?)
     }
 }
 
@@ -294,6 +320,18 @@ mod tests {
             reject_codec.encode(&reject).unwrap(),
             reject_codec.encode_via_value(&reject).unwrap()
         );
+    }
+
+    #[test]
+    fn data_of_the_current_schema_decodes_as_if_resolved() {
+        let codec = Codec::cost_record();
+        let message = codec.encode(&sample()).unwrap();
+        let mut body = &message[HEADER_LEN..];
+        let resolved =
+            apache_avro::from_avro_datum(codec.current(), &mut body, Some(codec.current()))
+                .unwrap();
+        assert!(codec.current_writers.contains(&codec.current_fingerprint()));
+        assert_eq!(codec.decode_value(&message).unwrap(), resolved);
     }
 
     fn sample() -> CostRecord {
