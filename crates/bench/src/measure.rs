@@ -107,3 +107,50 @@ pub fn append(results: &Path, measurement: &Measurement) -> Result<()> {
     writeln!(file, "{}", serde_json::to_string(measurement)?)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_is_measured_with_its_own_memory() {
+        // `head -c` holds 8 MiB in memory before writing it out.
+        let args = [
+            "-c".to_owned(),
+            "head -c 8388608 /dev/zero | tail -c 1 >/dev/null".to_owned(),
+        ];
+        let m = run_child("k", "label", 10, Path::new("sh"), &args).unwrap();
+        assert_eq!((m.key.as_str(), m.records), ("k", 10));
+        assert!(m.max_rss_kib > 0, "{m:?}");
+        assert!(m.wall_s > 0.0 && m.cpu_s >= 0.0, "{m:?}");
+    }
+
+    #[test]
+    fn a_failed_child_has_no_figures() {
+        let args = ["-c".to_owned(), "exit 3".to_owned()];
+        assert!(run_child("k", "label", 1, Path::new("sh"), &args).is_err());
+    }
+
+    #[test]
+    fn measurements_append_as_json_lines() {
+        let path =
+            std::env::temp_dir().join(format!("costflow-bench-{}.jsonl", std::process::id()));
+        let m = Measurement {
+            key: "store".into(),
+            label: "store".into(),
+            records: 2_000_000,
+            wall_s: 4.0,
+            cpu_s: 2.0,
+            max_rss_kib: 1024,
+        };
+        append(&path, &m).unwrap();
+        append(&path, &m).unwrap();
+        let read = crate::table::read(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(read, vec![m.clone(), m.clone()]);
+        assert_eq!(
+            (m.rate(), m.rate_per_core(), m.cpu_s_per_million()),
+            (500_000.0, 1_000_000.0, 1.0)
+        );
+    }
+}
