@@ -48,3 +48,11 @@ cargo test --workspace --locked
 
 step "fuzz: each parser briefly"
 scripts/fuzz.sh
+
+step "benchmark regression guard"
+# Stage A's parse + normalise + encode and Avro decode, timed as ratios to a
+# reference loop in the same run and checked against
+# crates/ingest/benches/guard-baseline.json; fails on a 2x slowdown. A few seconds
+# once built (the first run builds the release profile). scripts/bench.sh runs the
+# full stage benchmarks; see BENCHMARKS.md.
+cargo bench --locked -p costflow-ingest --bench guard

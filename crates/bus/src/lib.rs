@@ -11,7 +11,7 @@ pub mod topics;
 
 pub use config::KafkaConfig;
 pub use consumer::{BatchConsumer, ConsumedBatch, Offsets};
-pub use publisher::{DeliveryReport, Publisher};
+pub use publisher::{DeliveryReport, Publisher, PRODUCER_SETTINGS};
 pub use topics::{TopicSpec, Topics};
 
 /// Everything that can go wrong on the bus.

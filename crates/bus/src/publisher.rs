@@ -14,6 +14,19 @@ use crate::{BusError, KafkaConfig};
 /// How long a full local queue is waited on before sending is retried.
 const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(2);
 
+/// librdkafka settings of every costflow producer, before the operator's extras.
+/// The local queue is capped in messages and bytes, so a producer's memory stays
+/// flat however fast its source reads; the bare-producer benchmark uses the same.
+pub const PRODUCER_SETTINGS: &[(&str, &str)] = &[
+    ("enable.idempotence", "true"),
+    ("acks", "all"),
+    ("linger.ms", "20"),
+    ("batch.num.messages", "10000"),
+    ("queue.buffering.max.messages", "100000"),
+    ("queue.buffering.max.kbytes", "65536"),
+    ("message.timeout.ms", "120000"),
+];
+
 /// Counts delivery reports as librdkafka hands them back.
 #[derive(Default)]
 struct Tracker {
@@ -69,15 +82,7 @@ impl Publisher {
     /// Connects a producer with costflow's delivery settings.
     pub fn new(kafka: &KafkaConfig) -> Result<Self, BusError> {
         let producer = kafka
-            .client(&[
-                ("enable.idempotence", "true"),
-                ("acks", "all"),
-                ("linger.ms", "20"),
-                ("batch.num.messages", "10000"),
-                ("queue.buffering.max.messages", "100000"),
-                ("queue.buffering.max.kbytes", "65536"),
-                ("message.timeout.ms", "120000"),
-            ])
+            .client(PRODUCER_SETTINGS)
             .create_with_context(Tracker::default())
             .map_err(BusError::kafka("create producer"))?;
         Ok(Self { producer, sent: 0 })

@@ -1,5 +1,7 @@
 //! Stage A without the broker: FOCUS CSV row → normalised record → Avro message,
-//! and Avro encode and decode of those records on their own.
+//! and Avro encode and decode of those records on their own. `encode` is the
+//! direct serde path costflow uses; `encode_via_value` the path through an Avro
+//! `Value` it replaced, kept for comparison.
 //!
 //! Input is demo data from `costflow generate` (14 days, FOCUS 1.2 columns), so the
 //! benchmark runs on any machine; the real multi-provider sample in
@@ -80,6 +82,14 @@ fn bench_file(c: &mut Criterion, name: &str, path: &Path) {
             records
                 .iter()
                 .map(|r| codec.encode(r).unwrap().len())
+                .sum::<usize>()
+        })
+    });
+    group.bench_function("encode_via_value", |b| {
+        b.iter(|| {
+            records
+                .iter()
+                .map(|r| codec.encode_via_value(r).unwrap().len())
                 .sum::<usize>()
         })
     });

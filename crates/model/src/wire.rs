@@ -60,6 +60,9 @@ pub struct Codec {
     /// its specification fingerprint and by `apache-avro`'s own, plus writer
     /// schemas added at run time.
     writers: Vec<(u64, Schema)>,
+    /// Fingerprints in `writers` whose schema is the current one itself: their
+    /// data needs no resolution into the current schema.
+    current_writers: Vec<u64>,
 }
 
 impl Codec {
@@ -83,7 +86,23 @@ impl Codec {
                 .iter()
                 .map(|(_, schema)| (library_fingerprint(schema), schema.clone())),
         );
-        Self { versions, writers }
+        let mut codec = Self {
+            versions,
+            writers,
+            current_writers: Vec::new(),
+        };
+        codec.find_current_writers();
+        codec
+    }
+
+    fn find_current_writers(&mut self) {
+        let current = self.current().clone();
+        self.current_writers = self
+            .writers
+            .iter()
+            .filter(|(_, schema)| *schema == current)
+            .map(|(fp, _)| *fp)
+            .collect();
     }
 
     /// Also accepts messages written with `schema_text`, a schema this build does
@@ -96,6 +115,7 @@ impl Codec {
             .map_err(|err| WireError::Incompatible(err.to_string()))?;
         let fp = fingerprint(&schema);
         self.writers.push((fp, schema));
+        self.find_current_writers();
         Ok(fp)
     }
 
@@ -104,10 +124,13 @@ impl Codec {
     pub fn reading_version(&self, version: usize) -> Option<Self> {
         let index = version.checked_sub(1)?;
         let kept = self.versions.get(..=index)?.to_vec();
-        Some(Self {
+        let mut codec = Self {
             versions: kept,
             writers: self.writers.clone(),
-        })
+            current_writers: Vec::new(),
+        };
+        codec.find_current_writers();
+        Some(codec)
     }
 
     /// The codec for [`crate::CostRecord`].
@@ -137,10 +160,30 @@ impl Codec {
     }
 
     /// Encodes a value with the current schema.
+    ///
+    /// The value is serialised straight into Avro against the schema
+    /// (`apache-avro`'s schema-aware serde serialiser), map entries in the order
+    /// the value holds them, so the same record always gives the same bytes.
+    /// Building an Avro `Value` first and resolving it against the schema, as
+    /// [`Codec::encode_via_value`] does, writes the same data several times
+    /// slower: resolving walks and hashes the whole schema again for every record.
     pub fn encode<T: Serialize>(&self, value: &T) -> Result<Vec<u8>, WireError> {
         let (fingerprint, schema) = self.latest();
+        let mut out = Vec::with_capacity(1024);
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&fingerprint.to_le_bytes());
+        apache_avro::write_avro_datum_ref(schema, value, &mut out)?;
+        Ok(out)
+    }
+
+    /// Encodes a value with the current schema through an Avro `Value` resolved
+    /// against the schema: the same data as [`Codec::encode`], slower, with map
+    /// entries in hash order. Kept so tests and benchmarks can hold the fast path
+    /// to it.
+    pub fn encode_via_value<T: Serialize>(&self, value: &T) -> Result<Vec<u8>, WireError> {
+        let (fingerprint, schema) = self.latest();
         let value = apache_avro::to_value(value)?.resolve(schema)?;
-        let mut out = Vec::with_capacity(512);
+        let mut out = Vec::with_capacity(1024);
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&fingerprint.to_le_bytes());
         out.extend(apache_avro::to_avro_datum(schema, value)?);
@@ -171,11 +214,14 @@ impl Codec {
             .map(|(_, schema)| schema)
             .ok_or(WireError::UnknownSchema(fp))?;
         let mut body = &message[HEADER_LEN..];
-        Ok(apache_avro::from_avro_datum(
-            writer,
-            &mut body,
-            Some(self.current()),
-        )?)
+        // Resolving into the reader schema rebuilds its name table on every call;
+        // data written with the current schema itself is already in its shape.
+        let reader = if self.current_writers.contains(&fp) {
+            None
+        } else {
+            Some(self.current())
+        };
+        Ok(apache_avro::from_avro_datum(writer, &mut body, reader)?)
     }
 }
 
@@ -238,6 +284,55 @@ mod tests {
 
     use super::*;
     use crate::{CostRecord, Reject};
+
+    #[test]
+    fn direct_encoding_writes_the_same_data_as_the_value_path() {
+        let codec = Codec::cost_record();
+        let full = sample();
+        let mut bare = sample();
+        bare.source_line = None;
+        bare.list_cost = None;
+        bare.consumed_quantity = None;
+        bare.service_name = None;
+        bare.tags.clear();
+        bare.extensions.clear();
+        for record in [full, bare] {
+            let direct = codec.encode(&record).unwrap();
+            let via_value = codec.encode_via_value(&record).unwrap();
+            assert_eq!(
+                codec.decode_value(&direct).unwrap(),
+                codec.decode_value(&via_value).unwrap()
+            );
+            assert_eq!(codec.decode::<CostRecord>(&direct).unwrap(), record);
+        }
+        let reject_codec = Codec::reject();
+        let reject = Reject {
+            source_provider: "AWS".into(),
+            source_dataset: "CUR".into(),
+            source_uri: "file:///cur.csv".into(),
+            line: Some(7),
+            column: None,
+            value: Some("x".into()),
+            reason: "bad".into(),
+            rejected_at: Utc.with_ymd_and_hms(2024, 9, 1, 0, 0, 0).unwrap(),
+        };
+        assert_eq!(
+            reject_codec.encode(&reject).unwrap(),
+            reject_codec.encode_via_value(&reject).unwrap()
+        );
+    }
+
+    #[test]
+    fn data_of_the_current_schema_decodes_as_if_resolved() {
+        let codec = Codec::cost_record();
+        let message = codec.encode(&sample()).unwrap();
+        let mut body = &message[HEADER_LEN..];
+        let resolved =
+            apache_avro::from_avro_datum(codec.current(), &mut body, Some(codec.current()))
+                .unwrap();
+        assert!(codec.current_writers.contains(&codec.current_fingerprint()));
+        assert_eq!(codec.decode_value(&message).unwrap(), resolved);
+    }
 
     fn sample() -> CostRecord {
         let day = |d| Utc.with_ymd_and_hms(2024, 9, d, 0, 0, 0).unwrap();

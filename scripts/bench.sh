@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Runs costflow's stage benchmarks and their side-by-side baselines in one go and
+# prints the table that BENCHMARKS.md records. Every figure of one run comes from
+# the same generated input, the same broker and the same ClickHouse, so the ratios
+# hold even where the absolute rates of a shared machine do not.
+#
+#   stage_a            costflow parse + normalise + Avro encode, no broker (one core)
+#   ingest             costflow ingest focus: parse + normalise + encode + produce
+#   bare_produce       the same encoded messages sent by a bare librdkafka BaseProducer
+#   store              costflow consume store: consume + decode + insert + projection
+#   clickhouse_client  the same rows bulk-inserted as CSV by clickhouse-client
+#   duckdb             DuckDB read_csv scanning and summing the same files
+#
+# Each one is its own process, measured by `costflow-bench measure` (wall time,
+# CPU time and peak RSS from getrusage). Later consumers (score, rules, kpi) are
+# measured the same way: add a `measure KEY "label" RECORDS -- command` line after
+# the store stage, reading the same topic with their own group.
+#
+# Environment:
+#   COSTFLOW_BENCH_SCALE      generator scale, about 28,000 rows per unit (default 12)
+#   COSTFLOW_BENCH_DAYS       days of generated data (default 90)
+#   COSTFLOW_BENCH_ROUNDS     ingest / bare-producer pairs, interleaved (default 3)
+#   COSTFLOW_BENCH_BROKER     memory (default): start a tansu with in-memory storage
+#                             on COSTFLOW_BENCH_KAFKA_PORT (default 19092) for the
+#                             run and stop it after; sqlite: use the stack's broker
+#                             at COSTFLOW_BROKERS (scripts/stack.sh up)
+#   COSTFLOW_CLICKHOUSE_URL   ClickHouse HTTP (default http://127.0.0.1:8123)
+#   COSTFLOW_CLICKHOUSE_TCP_PORT  its native port, for clickhouse-client (default 9000)
+#   COSTFLOW_BENCH_DUCKDB     1 (default) installs the pinned duckdb into var/python-bench
+#                             and runs the DuckDB baseline; 0 skips it
+#
+# Output: var/bench/run-<time>/results.jsonl and table.md; the table is printed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+
+SCALE="${COSTFLOW_BENCH_SCALE:-12}"
+DAYS="${COSTFLOW_BENCH_DAYS:-90}"
+ROUNDS="${COSTFLOW_BENCH_ROUNDS:-3}"
+BROKER_KIND="${COSTFLOW_BENCH_BROKER:-memory}"
+BENCH_PORT="${COSTFLOW_BENCH_KAFKA_PORT:-19092}"
+CH_URL="${COSTFLOW_CLICKHOUSE_URL:-http://127.0.0.1:8123}"
+CH_TCP_PORT="${COSTFLOW_CLICKHOUSE_TCP_PORT:-9000}"
+DUCKDB="${COSTFLOW_BENCH_DUCKDB:-1}"
+DUCKDB_VERSION=1.1.3
+TANSU_BIN="${COSTFLOW_CACHE:-$HOME/.cache/costflow}/tansu-0.6.0/bin/tansu"
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+
+ID="$(date -u +%Y%m%dT%H%M%SZ)-$$"
+RUN="$ROOT/var/bench/run-$ID"
+RESULTS="$RUN/results.jsonl"
+DATA="$ROOT/var/bench/data/focus-scale$SCALE-days$DAYS"
+DATABASE="costflow_bench_${ID//[^A-Za-z0-9]/_}"
+mkdir -p "$RUN"
+
+step "release build"
+cargo build --release --locked -p costflow -p costflow-bench
+COSTFLOW="$ROOT/target/release/costflow"
+BENCH="$ROOT/target/release/costflow-bench"
+
+# measure KEY LABEL RECORDS -- command...: run it as its own process and record it.
+measure() {
+    local key="$1" label="$2" records="$3"
+    shift 4
+    "$BENCH" measure --key "$key" --label "$label" --records "$records" --results "$RESULTS" -- "$@"
+}
+
+step "stack"
+if ! curl -sf --max-time 2 "$CH_URL/ping" >/dev/null; then
+    scripts/stack.sh up
+fi
+TANSU_PID=""
+cleanup() {
+    curl -sf "$CH_URL" --data-binary "DROP DATABASE IF EXISTS $DATABASE" >/dev/null || true
+    if [[ -n $TANSU_PID ]]; then
+        kill -TERM "$TANSU_PID" 2>/dev/null || true
+        wait "$TANSU_PID" 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT
+case "$BROKER_KIND" in
+    memory)
+        [[ -x $TANSU_BIN ]] || scripts/stack.sh up # builds tansu once
+        (exec 3<>"/dev/tcp/127.0.0.1/$BENCH_PORT") 2>/dev/null &&
+            die "port $BENCH_PORT is in use; set COSTFLOW_BENCH_KAFKA_PORT"
+        mkdir -p "$RUN/tansu"
+        : >"$RUN/tansu/.env"
+        (cd "$RUN/tansu" && exec env RUST_LOG=warn NO_COLOR=1 "$TANSU_BIN" broker \
+            --listener-url "tcp://127.0.0.1:$BENCH_PORT" \
+            --advertised-listener-url "tcp://127.0.0.1:$BENCH_PORT" \
+            --storage-engine memory://tansu/ >"$RUN/tansu/tansu.log" 2>&1) &
+        TANSU_PID=$!
+        for _ in $(seq 100); do
+            (exec 3<>"/dev/tcp/127.0.0.1/$BENCH_PORT") 2>/dev/null && break
+            sleep 0.2
+        done
+        export COSTFLOW_BROKERS="127.0.0.1:$BENCH_PORT"
+        ;;
+    sqlite)
+        curl -sf --max-time 2 "$CH_URL/ping" >/dev/null && [[ -n ${COSTFLOW_BROKERS:-} ]] ||
+            scripts/stack.sh up
+        export COSTFLOW_BROKERS="${COSTFLOW_BROKERS:-127.0.0.1:9092}"
+        ;;
+    *) die "COSTFLOW_BENCH_BROKER must be memory or sqlite, not '$BROKER_KIND'" ;;
+esac
+export COSTFLOW_CLICKHOUSE_URL="$CH_URL" COSTFLOW_CLICKHOUSE_DATABASE="$DATABASE"
+export COSTFLOW_LOG=warn
+
+step "input: costflow generate --scale $SCALE --days $DAYS"
+if [[ ! -f $DATA/.complete ]]; then
+    rm -rf "$DATA"
+    "$COSTFLOW" generate --out "$DATA" --days "$DAYS" --scale "$SCALE" --end 2026-01-01 >&2
+    rm -f "$DATA/spikes.csv"
+    touch "$DATA/.complete"
+fi
+# Encoding the messages once, untimed, counts the records and gives the bare
+# producer the very payloads costflow sends.
+RECORDS="$("$BENCH" stage --format focus --payloads-out "$RUN/payloads.bin" "$DATA" | awk '{print $2}')"
+[[ $RECORDS -gt 0 ]] || die "no records in $DATA"
+echo "records: $RECORDS ($(du -sh "$DATA" | cut -f1) of CSV)" >&2
+
+step "stage A without broker: parse + normalise + encode"
+measure stage_a "parse+normalise+encode (focus)" "$RECORDS" -- \
+    "$BENCH" stage --format focus "$DATA" >/dev/null
+
+step "stage A: ingest against bare BaseProducer, $ROUNDS rounds interleaved ($BROKER_KIND broker)"
+for round in $(seq "$ROUNDS"); do
+    prefix="bench-$ID-r$round-"
+    COSTFLOW_TOPIC_PREFIX="$prefix" "$COSTFLOW" topics apply --replication-factor 1 >/dev/null
+    COSTFLOW_TOPIC_PREFIX="${prefix}bare-" "$COSTFLOW" topics apply --replication-factor 1 >/dev/null
+    COSTFLOW_TOPIC_PREFIX="$prefix" measure ingest "costflow ingest focus ($BROKER_KIND broker)" "$RECORDS" -- \
+        "$COSTFLOW" ingest focus "$DATA" --source-version 2026-01-01T00:00:00Z >/dev/null
+    measure bare_produce "rdkafka BaseProducer, same payloads ($BROKER_KIND broker)" "$RECORDS" -- \
+        "$BENCH" bare-produce --topic "${prefix}bare-cost.records" --payloads "$RUN/payloads.bin" >/dev/null
+done
+rm -f "$RUN/payloads.bin"
+
+step "stage C: consume store against clickhouse-client"
+COSTFLOW_TOPIC_PREFIX="bench-$ID-r1-" measure store "costflow consume store ($BROKER_KIND broker)" "$RECORDS" -- \
+    "$COSTFLOW" consume store --until-caught-up --group-id "bench-$ID-store" >/dev/null
+ch() { curl -sf "$CH_URL" --data-binary "$1"; }
+ch "SELECT * FROM $DATABASE.line_items FORMAT CSV" >"$RUN/line_items.csv"
+ch "CREATE TABLE $DATABASE.line_items_csv AS $DATABASE.line_items"
+STORED="$(wc -l <"$RUN/line_items.csv")"
+[[ $STORED -eq $RECORDS ]] || die "store kept $STORED rows of $RECORDS"
+# Blocks of 50,000 rows: one block of the whole file runs ClickHouse 18.16 out of
+# its 4 GB query memory limit at a few hundred thousand rows.
+measure clickhouse_client "clickhouse-client INSERT FORMAT CSV, same rows" "$STORED" -- \
+    clickhouse-client --host 127.0.0.1 --port "$CH_TCP_PORT" --database "$DATABASE" \
+    --max_insert_block_size 50000 \
+    --query "INSERT INTO line_items_csv FORMAT CSV" <"$RUN/line_items.csv"
+rm -f "$RUN/line_items.csv"
+
+if [[ $DUCKDB == 1 ]]; then
+    step "DuckDB read_csv $DUCKDB_VERSION: scan and sum the same files"
+    PY="$ROOT/var/python-bench/bin/python3"
+    if ! "$PY" -c "import duckdb; assert duckdb.__version__ == '$DUCKDB_VERSION'" 2>/dev/null; then
+        rm -rf var/python-bench
+        python3 -m venv var/python-bench &&
+            "$PY" -m pip install --quiet --disable-pip-version-check "duckdb==$DUCKDB_VERSION" ||
+            echo "bench: warning: could not install duckdb $DUCKDB_VERSION; no DuckDB figure" >&2
+    fi
+    if "$PY" -c "import duckdb" 2>/dev/null; then
+        measure duckdb "DuckDB read_csv + sum(BilledCost), $(nproc) threads" "$RECORDS" -- \
+            "$PY" -c "import duckdb, sys; print(duckdb.sql(\"SELECT count(*), sum(BilledCost::DECIMAL(38,15)) FROM read_csv('$DATA/*.csv')\").fetchall())"
+    fi
+fi
+
+step "results ($RESULTS)"
+{
+    echo "Run $ID on $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM," \
+        "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg);" \
+        "broker: tansu 0.6.0 ($BROKER_KIND); ClickHouse $(ch 'SELECT version()'); $RECORDS records, scale $SCALE, $DAYS days."
+    echo
+    "$BENCH" table "$RESULTS"
+} | tee "$RUN/table.md"
