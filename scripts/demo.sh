@@ -8,6 +8,9 @@
 #   scripts/demo.sh                      # 90 days of generated demo data
 #   scripts/demo.sh FILE_OR_DIR...       # your FOCUS CSV files
 set -euo pipefail
+# Paths given are relative to where the user stands, not to the repository.
+args=()
+for arg in "$@"; do args+=("$(realpath -- "$arg")"); done
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -26,8 +29,8 @@ step "topics and schema"
 "$costflow" topics apply --replication-factor 1
 "$costflow" migrate
 
-if [[ $# -gt 0 ]]; then
-  inputs=("$@")
+if [[ ${#args[@]} -gt 0 ]]; then
+  inputs=("${args[@]}")
 else
   step "generating demo data"
   rm -rf var/demo

@@ -88,8 +88,17 @@ pid_alive() {
     [[ -f $1 ]] || return 1
     pid="$(<"$1")"
     [[ $pid =~ ^[0-9]+$ ]] || return 1
-    [[ -r /proc/$pid/cmdline ]] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"
+    [[ -d /proc/$pid ]] || return 1
+    # Read the command line without a pipe: under `set -o pipefail`, `tr | grep -q`
+    # fails when grep exits before tr has written (SIGPIPE). While the process is
+    # in execve (bash -> env -> tansu) its cmdline reads empty; retry briefly.
+    local cmdline i
+    for i in 1 2 3 4 5; do
+        cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+        [[ -n $cmdline ]] && break
+        sleep 0.1
+    done
+    [[ $cmdline == *"$2"* ]]
 }
 
 # start_daemon pidfile logfile workdir cmd... — start cmd in its own session, detached
@@ -137,6 +146,14 @@ wait_ready() {
     local deadline=$((SECONDS + TIMEOUT))
     until "$check"; do
         if ! pid_alive "$pidfile" "$pattern"; then
+            # Never leave an untracked process behind: if the pid still runs
+            # (whatever it looks like now), stop it before forgetting it.
+            local pid
+            pid="$(cat "$pidfile" 2>/dev/null || true)"
+            # start_daemon made it a session leader (setsid): sid == pid.
+            if [[ $pid =~ ^[0-9]+$ && $(ps -o sid= -p "$pid" 2>/dev/null | tr -d ' ') == "$pid" ]]; then
+                kill -TERM "$pid" 2>/dev/null || true
+            fi
             rm -f "$pidfile"
             fail_with_logs "$name exited during startup" "$@"
         fi
@@ -231,6 +248,25 @@ storage_url() { # storage name -> tansu storage URL (sqlite paths are relative t
     esac
 }
 
+PORTS_FILE="$VAR/ports" # the ports the running stack was started with
+
+# The running stack's recorded ports must be the ones asked for; otherwise a port
+# check would find another stack on the default ports and report this checkout's
+# pids as if they listened there.
+wanted_ports() {
+    echo "kafka=$KAFKA_PORT http=$CH_HTTP_PORT tcp=$CH_TCP_PORT azurite=$AZURITE_PORT moto=$MOTO_PORT"
+}
+check_ports() {
+    [[ -f $PORTS_FILE ]] || return 0
+    local want have
+    want="$(wanted_ports)"
+    have="$(<"$PORTS_FILE")"
+    [[ $have == "$want" ]] && return 0
+    if pid_alive "$TANSU_PID" tansu || pid_alive "$CH_PID" clickhouse-server; then
+        die "this checkout's stack runs with ports $have, not $want; set the COSTFLOW_*_PORT variables to match, or run 'down' with them first"
+    fi
+}
+
 tansu_up() { pid_alive "$TANSU_PID" tansu && port_open "$KAFKA_PORT"; }
 kafka_port_ready() { port_open "$KAFKA_PORT"; }
 
@@ -249,7 +285,7 @@ start_tansu() { # storage
         stop_daemon tansu "$TANSU_PID" tansu
     fi
     rm -f "$TANSU_PID"
-    port_open "$KAFKA_PORT" && die "port $HOST:$KAFKA_PORT is already in use by another process"
+    port_open "$KAFKA_PORT" && die "port $HOST:$KAFKA_PORT is already in use by another process; choose another with COSTFLOW_KAFKA_PORT"
     mkdir -p "$TANSU_DIR"
     # tansu loads a .env file from its cwd or any parent; an empty one here stops
     # it from picking up a stray .env in the repo or above.
@@ -347,8 +383,8 @@ start_clickhouse() {
         stop_daemon clickhouse "$CH_PID" clickhouse-server
     fi
     rm -f "$CH_PID"
-    port_open "$CH_HTTP_PORT" && die "port $HOST:$CH_HTTP_PORT is already in use by another process"
-    port_open "$CH_TCP_PORT" && die "port $HOST:$CH_TCP_PORT is already in use by another process"
+    port_open "$CH_HTTP_PORT" && die "port $HOST:$CH_HTTP_PORT is already in use by another process; choose another with COSTFLOW_CLICKHOUSE_HTTP_PORT"
+    port_open "$CH_TCP_PORT" && die "port $HOST:$CH_TCP_PORT is already in use by another process; choose another with COSTFLOW_CLICKHOUSE_TCP_PORT"
     write_clickhouse_config
     # 18.16 runs fine as root; as any user it just needs to own var/clickhouse.
     start_daemon "$CH_PID" "$CH_LOG_DIR/stdout.log" "$CH_DIR" \
@@ -378,7 +414,7 @@ start_azurite() {
         stop_daemon azurite "$AZURITE_PID" azurite-blob
     fi
     rm -f "$AZURITE_PID"
-    port_open "$AZURITE_PORT" && die "port $HOST:$AZURITE_PORT is already in use by another process"
+    port_open "$AZURITE_PORT" && die "port $HOST:$AZURITE_PORT is already in use by another process; choose another with COSTFLOW_AZURITE_PORT"
     mkdir -p "$AZURITE_DIR"
     printf '\n=== %s starting azurite %s ===\n' "$(date -u +%FT%TZ)" "$AZURITE_VERSION" >>"$AZURITE_LOG"
     # --loose and --skipApiVersionCheck let SDKs newer than this Azurite talk to it;
@@ -429,7 +465,7 @@ start_moto() {
         stop_moto
     fi
     rm -f "$MOTO_PID"
-    port_open "$MOTO_PORT" && die "port $HOST:$MOTO_PORT is already in use by another process"
+    port_open "$MOTO_PORT" && die "port $HOST:$MOTO_PORT is already in use by another process; choose another with COSTFLOW_MOTO_PORT"
     mkdir -p "$MOTO_DIR"
     printf '\n=== %s starting moto_server ===\n' "$(date -u +%FT%TZ)" >>"$MOTO_LOG"
     start_daemon "$MOTO_PID" "$MOTO_LOG" "$MOTO_DIR" \
@@ -488,6 +524,8 @@ cmd_up() {
     ensure_azurite
     ensure_moto
     mkdir -p "$VAR"
+    check_ports
+    wanted_ports >"$PORTS_FILE"
     start_clickhouse
     start_tansu "$storage"
     start_azurite
@@ -500,11 +538,13 @@ cmd_down() {
     stop_tansu
     stop_clickhouse
     stop_azurite
+    rm -f "$PORTS_FILE"
 }
 
 cmd_restart_broker() {
     local storage
     storage="$(cat "$TANSU_STORAGE_FILE" 2>/dev/null || echo "${COSTFLOW_BROKER_STORAGE:-sqlite}")"
+    check_ports
     ensure_tansu
     stop_tansu
     start_tansu "$storage"
@@ -515,7 +555,7 @@ main() {
     case "${1:-}" in
         up) cmd_up ;;
         down) cmd_down ;;
-        status) report ;;
+        status) check_ports; report ;;
         restart-broker) cmd_restart_broker ;;
         *) echo "usage: $0 up|down|status|restart-broker" >&2; exit 2 ;;
     esac

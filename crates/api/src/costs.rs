@@ -36,10 +36,7 @@ pub(crate) async fn costs(
         to: query.to,
         granularity: granularity_name(query.granularity),
         group_by: query.group_by.iter().map(|d| d.name()).collect(),
-        rows: rows
-            .iter()
-            .map(|row| to_json(row, query.granularity))
-            .collect(),
+        rows: rows.iter().map(|row| to_json(row, &query)).collect(),
     }))
 }
 
@@ -114,16 +111,16 @@ fn granularity_name(granularity: Granularity) -> &'static str {
     }
 }
 
-fn to_json(row: &CostRow, granularity: Granularity) -> Map<String, Value> {
-    let end = match granularity {
+fn to_json(row: &CostRow, query: &CostQuery) -> Map<String, Value> {
+    let end = match query.granularity {
         Granularity::Day => row.period_start.succ_opt(),
         Granularity::Month => row.period_start.checked_add_months(chrono::Months::new(1)),
     };
+    // A month row covers only the days of the month inside [from, to): say so.
+    let start = row.period_start.max(query.from);
+    let end = end.map(|end| end.min(query.to));
     let mut out = Map::new();
-    out.insert(
-        "period_start".into(),
-        Value::from(row.period_start.to_string()),
-    );
+    out.insert("period_start".into(), Value::from(start.to_string()));
     out.insert("period_end".into(), Value::from(end.map(|d| d.to_string())));
     for (dimension, value) in &row.dimensions {
         out.insert(dimension.name().into(), Value::from(value.clone()));

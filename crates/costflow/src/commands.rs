@@ -84,7 +84,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 let _ = stop.wait_for(|s| *s).await;
             })
             .await
-            .context("serving the API")?;
+            .with_context(|| format!("serving the API on {listen}"))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Report { from, to, top } => report(&store, from, to, top).await,

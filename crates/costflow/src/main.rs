@@ -27,8 +27,25 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", chain(&err));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each once: several error types already print their
+/// source in their own message, which `{:#}` would repeat.
+fn chain(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }

@@ -50,6 +50,14 @@ pub enum FocusError {
         /// The cause.
         source: csv::Error,
     },
+    /// The file has no header line, or no FOCUS column in it.
+    #[error("{path}: {what}; a FOCUS file starts with a header naming FOCUS columns (BilledCost, ChargePeriodStart, ...)")]
+    NotFocus {
+        /// The file.
+        path: PathBuf,
+        /// What was found instead.
+        what: String,
+    },
     /// A mandatory FOCUS column is absent and no value was assumed for it.
     #[error("{path}: missing mandatory column {column}; pass --assume {column}=VALUE if the whole file shares one value")]
     MissingColumn {
@@ -282,6 +290,19 @@ impl FocusReader {
             source,
         })?;
         let headers: Vec<String> = headers.iter().map(clean_header).collect();
+        if headers.iter().all(|h| h.is_empty()) {
+            return Err(FocusError::NotFocus {
+                path: path.to_owned(),
+                what: "empty file, no header line".to_owned(),
+            });
+        }
+        if !headers.iter().any(|h| column_named(h).is_some()) {
+            let first: String = headers[0].chars().take(40).collect();
+            return Err(FocusError::NotFocus {
+                path: path.to_owned(),
+                what: format!("no FOCUS column in the header (first column `{first}`)"),
+            });
+        }
 
         let mut cells: Vec<Option<Cell>> = vec![None; Column::ALL.len()];
         let mut extensions = Vec::new();

@@ -15,6 +15,9 @@ use crate::Row;
 /// How long the run waits for the broker to acknowledge the last messages.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Rejected rows per file logged at warn; the rest only go to ingest.rejects.
+const SHOWN_REJECTS: u64 = 10;
+
 /// Counts for one file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileReport {
@@ -121,7 +124,20 @@ pub fn ingest_files(
                     file.published += 1;
                 }
                 Ok(Row::Reject(reject)) => {
-                    tracing::debug!(file = %file.uri, line = ?reject.line, reason = %reject.reason, "row rejected");
+                    // The first few per file at warn, so an operator sees why without
+                    // a Kafka client; all of them are on ingest.rejects.
+                    if file.rejected < SHOWN_REJECTS {
+                        tracing::warn!(
+                            file = %file.uri,
+                            line = reject.line.unwrap_or_default(),
+                            column = reject.column.as_deref().unwrap_or("-"),
+                            value = reject.value.as_deref().unwrap_or("-"),
+                            reason = %reject.reason,
+                            "row rejected"
+                        );
+                    } else if file.rejected == SHOWN_REJECTS {
+                        tracing::warn!(file = %file.uri, "more rows rejected; all are on ingest.rejects");
+                    }
                     send_reject(&mut publisher, &reject)?;
                     file.rejected += 1;
                 }
