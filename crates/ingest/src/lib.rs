@@ -15,17 +15,20 @@
 //! - [`publish`]: a run over many files into the bus.
 
 pub mod azure;
+#[cfg(feature = "services")]
 pub mod cost_explorer;
 pub mod cur;
 pub mod focus;
 pub mod input;
 mod lines;
+#[cfg(feature = "services")]
 pub mod publish;
 pub mod text;
 
 pub use azure::{AzureDataset, AzureOptions, AzureReader};
 pub use cur::{CurOptions, CurReader};
 pub use focus::{FocusOptions, FocusReader};
+#[cfg(feature = "services")]
 pub use publish::{ingest_azure, ingest_files, publish_rejects, AzureFile, IngestReport};
 
 use costflow_model::{CostRecord, Reject};

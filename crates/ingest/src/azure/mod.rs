@@ -20,12 +20,14 @@
 //! stay as `x_` extensions under their English header name. An Azure FocusCost
 //! export is FOCUS already and is read by [`crate::focus`].
 
+#[cfg(feature = "services")]
 pub mod blob;
 pub mod columns;
 pub mod manifest;
 pub mod reader;
 mod records;
 
+#[cfg(feature = "services")]
 pub use blob::{BlobCredential, BlobError, BlobSource, BrokenRun, ExportRun};
 pub use columns::{ColumnSet, Field, Layout};
 pub use manifest::Manifest;

@@ -83,6 +83,7 @@
 pub mod charge;
 pub mod columns;
 pub mod reader;
+#[cfg(feature = "services")]
 pub mod run;
 
 use std::io;
@@ -92,6 +93,7 @@ use chrono::Utc;
 use costflow_model::Reject;
 
 pub use reader::CurReader;
+#[cfg(feature = "services")]
 pub use run::{expand_cur_paths, ingest_cur_files};
 
 /// `SourceProvider` of every CUR record.
