@@ -175,7 +175,12 @@ async fn reconcile(name: &str, expect: Expect) {
 
     assert_eq!(clickhouse_totals(&env).await, expected, "{}", expect.file);
     let per_account = by_account(&expected);
-    assert_eq!(projection_totals(&env).await, per_account, "{}", expect.file);
+    assert_eq!(
+        projection_totals(&env).await,
+        per_account,
+        "{}",
+        expect.file
+    );
     // The API over the billing periods, a year either side: charge days may lie
     // outside their billing period (opencost_headersets_Enterprise: February
     // usage billed in May).

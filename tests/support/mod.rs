@@ -163,9 +163,17 @@ pub fn exact_add(a: Decimal, b: Decimal) -> Decimal {
     sum
 }
 
-/// A decimal read from text, failing rather than rounding past 28 places.
+/// A decimal read from text, failing rather than rounding past 28 significant
+/// digits. Trailing fractional zeros (ClickHouse writes `Decimal(38, 15)` sums
+/// with all 15 places) are dropped first: they carry no value.
 pub fn exact(text: &str) -> Decimal {
-    Decimal::from_str_exact(text.trim()).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+    let text = text.trim();
+    let digits = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        text
+    };
+    Decimal::from_str_exact(digits).unwrap_or_else(|e| panic!("{text:?}: {e}"))
 }
 
 /// Adds one (billed, effective) pair to a total, exactly.
@@ -251,15 +259,13 @@ pub const SUM_PARTS: &str = "toString(sum(billed_cost)), toString(sum(billed_cos
 /// Totals of the latest source version of each billing period in `line_items`.
 pub async fn line_item_totals(env: &TestEnv) -> Totals {
     let rows = env
-        .clickhouse(
-            &format!(
-                "SELECT billing_account_id, billing_currency, {SUM_PARTS} FROM line_items FINAL \
+        .clickhouse(&format!(
+            "SELECT billing_account_id, billing_currency, {SUM_PARTS} FROM line_items FINAL \
                  WHERE (billing_account_id, billing_period_start, source_version) IN \
                    (SELECT billing_account_id, billing_period_start, max(source_version) \
                     FROM line_items GROUP BY billing_account_id, billing_period_start) \
                  GROUP BY billing_account_id, billing_currency"
-            ),
-        )
+        ))
         .await;
     totals_from_parts(&rows)
 }
@@ -267,15 +273,13 @@ pub async fn line_item_totals(env: &TestEnv) -> Totals {
 /// Totals of the daily projection's current refreshes.
 pub async fn projection_totals(env: &TestEnv) -> Totals {
     let rows = env
-        .clickhouse(
-            &format!(
-                "SELECT billing_account_id, billing_currency, {SUM_PARTS} FROM cost_daily \
+        .clickhouse(&format!(
+            "SELECT billing_account_id, billing_currency, {SUM_PARTS} FROM cost_daily \
                  WHERE (billing_account_id, billing_period_start, refreshed_at) IN \
                    (SELECT billing_account_id, billing_period_start, max(refreshed_at) \
                     FROM cost_daily_refresh GROUP BY billing_account_id, billing_period_start) \
                  GROUP BY billing_account_id, billing_currency"
-            ),
-        )
+        ))
         .await;
     totals_from_parts(&rows)
 }

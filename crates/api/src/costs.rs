@@ -132,7 +132,10 @@ fn to_json(row: &CostRow, granularity: Granularity) -> Map<String, Value> {
         "BillingCurrency".into(),
         Value::from(row.billing_currency.clone()),
     );
-    out.insert("BilledCost".into(), Value::from(row.billed_cost.to_string()));
+    out.insert(
+        "BilledCost".into(),
+        Value::from(row.billed_cost.to_string()),
+    );
     out.insert(
         "EffectiveCost".into(),
         Value::from(row.effective_cost.to_string()),

@@ -222,7 +222,10 @@ mod tests {
             let parts = split_back(text, MONEY_SCALE);
             assert_eq!(parts.rest, 0, "{text}");
         }
-        assert_eq!(split(dec("-12.5"), MONEY_SCALE).unwrap().main, -12_500_000_000_000_000);
+        assert_eq!(
+            split(dec("-12.5"), MONEY_SCALE).unwrap().main,
+            -12_500_000_000_000_000
+        );
     }
 
     #[test]
@@ -315,7 +318,10 @@ mod tests {
         let b = Amount::from_parts(1, MONEY_SCALE, 0);
         let c = Amount::from_parts(0, MONEY_SCALE, -5);
         assert!(c < a && a < b);
-        assert_eq!(a.clone() + b.clone(), Amount::from(dec("0.0000000000000019999999999999")));
+        assert_eq!(
+            a.clone() + b.clone(),
+            Amount::from(dec("0.0000000000000019999999999999"))
+        );
         let total: Amount = [a, b, c].into_iter().sum();
         assert_eq!(total.to_string(), "0.0000000000000019999999999994");
         assert_eq!(Amount::from(dec("1.50")), Amount::from(dec("1.5")));

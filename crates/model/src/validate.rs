@@ -415,7 +415,11 @@ mod tests {
 
         let mut record = good();
         record.consumed_quantity = Some(Decimal::from_str("99999999999999999999.5").unwrap());
-        assert_eq!(validate(&record), Ok(()), "quantities keep 20 integer digits");
+        assert_eq!(
+            validate(&record),
+            Ok(()),
+            "quantities keep 20 integer digits"
+        );
         record.consumed_quantity = Some(Decimal::from_str("100000000000000000000").unwrap());
         let (column, reason) = refused(&record);
         assert_eq!(column, "ConsumedQuantity");
