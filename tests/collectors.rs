@@ -278,15 +278,18 @@ async fn a_collectors_bad_records_are_rejected_with_their_reason_and_the_rest_st
     unknown_currency.billing_currency = "EUD".into();
     let mut backwards = collector_record(5, "acct-b", "1");
     backwards.charge_period_end = backwards.charge_period_start - chrono::Duration::hours(1);
-    let too_precise = collector_record(6, "acct-b", "0.0000000000000001");
+    // 24 integer digits: more than Decimal(38, 15) holds. Places are never too
+    // many: line 8's single unit of the 28th place is stored exactly.
+    let too_large = collector_record(6, "acct-b", "123456789012345678901234");
     let records = [
         collector_record(1, "acct-a", "10.25"),
         collector_record(2, "acct-b", "-0.000000000000001"),
         missing_account,
         unknown_currency,
         backwards,
-        too_precise,
+        too_large,
         collector_record(7, "acct-a", "12345678901234567890.5"),
+        collector_record(8, "acct-b", "0.0000000000000000000000000001"),
     ];
 
     let producer: FutureProducer = ClientConfig::new()
@@ -309,14 +312,20 @@ async fn a_collectors_bad_records_are_rejected_with_their_reason_and_the_rest_st
     }
 
     let out = env.store_until_caught_up().await;
-    assert!(out.contains("stored 3 records, rejected 4"), "{out}");
+    assert!(out.contains("stored 4 records, rejected 4"), "{out}");
+    // acct-b: a negative 15-place cost and a positive 28-place one; the sums of
+    // the main and rest columns have opposite signs.
     let expected: Totals = [
         (("acct-a", "EUR"), "12345678901234567890.5", "10.25"),
-        (("acct-b", "EUR"), "-0.000000000000001", ""),
+        (
+            ("acct-b", "EUR"),
+            "-0.000000000000001",
+            "0.0000000000000000000000000001",
+        ),
     ]
     .into_iter()
     .map(|((account, currency), a, b)| {
-        let sum = Decimal::from_str(a).unwrap() + Decimal::from_str(b).unwrap_or_default();
+        let sum = exact_add(exact(a), exact(b));
         ((account.to_owned(), currency.to_owned()), (sum, sum))
     })
     .collect();
@@ -340,8 +349,8 @@ async fn a_collectors_bad_records_are_rejected_with_their_reason_and_the_rest_st
                 "currency"
             } else if reason.contains("at or before its start") {
                 "period"
-            } else if reason.contains("does not fit Decimal(38, 15)") {
-                "precision"
+            } else if reason.contains("more than 23 integer digits") {
+                "size"
             } else {
                 "other"
             };
@@ -359,7 +368,7 @@ async fn a_collectors_bad_records_are_rejected_with_their_reason_and_the_rest_st
                 "ChargePeriodEnd",
                 "2025-03-06T23:00:00+00:00"
             ),
-            ("precision".to_owned(), "BilledCost", "0.0000000000000001"),
+            ("size".to_owned(), "BilledCost", "123456789012345678901234"),
         ]
     );
     let uri_prefix = format!("kafka://{topic}/");

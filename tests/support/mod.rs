@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -153,6 +152,36 @@ impl TestEnv {
     }
 }
 
+/// `a + b`, failing the test if `Decimal` had to round the sum: it rounds only by
+/// dropping decimal places, so an exact sum of values without trailing zeros
+/// keeps the larger scale. Sums that need more than 28 significant digits fail
+/// here instead of comparing rounded.
+pub fn exact_add(a: Decimal, b: Decimal) -> Decimal {
+    let (a, b) = (a.normalize(), b.normalize());
+    let sum = a.checked_add(b).expect("sum fits Decimal");
+    assert_eq!(sum.scale(), a.scale().max(b.scale()), "{a} + {b} rounded");
+    sum
+}
+
+/// A decimal read from text, failing rather than rounding past 28 significant
+/// digits. Trailing fractional zeros (ClickHouse writes `Decimal(38, 15)` sums
+/// with all 15 places) are dropped first: they carry no value.
+pub fn exact(text: &str) -> Decimal {
+    let text = text.trim();
+    let digits = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        text
+    };
+    Decimal::from_str_exact(digits).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+}
+
+/// Adds one (billed, effective) pair to a total, exactly.
+pub fn add_pair(entry: &mut (Decimal, Decimal), billed: Decimal, effective: Decimal) {
+    entry.0 = exact_add(entry.0, billed);
+    entry.1 = exact_add(entry.1, effective);
+}
+
 /// (BilledCost, EffectiveCost) per (BillingAccountId, BillingCurrency).
 pub type Totals = BTreeMap<(String, String), (Decimal, Decimal)>;
 
@@ -180,8 +209,7 @@ pub fn file_totals(path: &Path, skip_lines: &[u64]) -> Totals {
         let entry = totals
             .entry((row[account].to_owned(), row[currency].to_owned()))
             .or_default();
-        entry.0 += Decimal::from_str(&row[billed]).unwrap();
-        entry.1 += Decimal::from_str(&row[effective]).unwrap();
+        add_pair(entry, exact(&row[billed]), exact(&row[effective]));
     }
     normalize(totals)
 }
@@ -199,40 +227,61 @@ pub fn totals_from_rows(rows: &[Vec<String>]) -> Totals {
     let mut totals = Totals::new();
     for row in rows {
         let entry = totals.entry((row[0].clone(), row[1].clone())).or_default();
-        entry.0 += Decimal::from_str(&row[2]).unwrap();
-        entry.1 += Decimal::from_str(&row[3]).unwrap();
+        add_pair(entry, exact(&row[2]), exact(&row[3]));
     }
     normalize(totals)
 }
 
+/// Totals from ClickHouse rows of (account, currency, sum(billed_cost),
+/// sum(billed_cost_rest), sum(effective_cost), sum(effective_cost_rest)) text:
+/// each amount is its main part plus its rest, added here without costflow code.
+pub fn totals_from_parts(rows: &[Vec<String>]) -> Totals {
+    let combined: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            let billed = exact_add(exact(&row[2]), exact(&row[3]));
+            let effective = exact_add(exact(&row[4]), exact(&row[5]));
+            vec![
+                row[0].clone(),
+                row[1].clone(),
+                billed.to_string(),
+                effective.to_string(),
+            ]
+        })
+        .collect();
+    totals_from_rows(&combined)
+}
+
+/// The SQL select list of both parts of the billed and effective cost sums.
+pub const SUM_PARTS: &str = "toString(sum(billed_cost)), toString(sum(billed_cost_rest)), \
+     toString(sum(effective_cost)), toString(sum(effective_cost_rest))";
+
 /// Totals of the latest source version of each billing period in `line_items`.
 pub async fn line_item_totals(env: &TestEnv) -> Totals {
     let rows = env
-        .clickhouse(
-            "SELECT billing_account_id, billing_currency, toString(sum(billed_cost)), \
-             toString(sum(effective_cost)) FROM line_items FINAL \
-             WHERE (billing_account_id, billing_period_start, source_version) IN \
-               (SELECT billing_account_id, billing_period_start, max(source_version) \
-                FROM line_items GROUP BY billing_account_id, billing_period_start) \
-             GROUP BY billing_account_id, billing_currency",
-        )
+        .clickhouse(&format!(
+            "SELECT billing_account_id, billing_currency, {SUM_PARTS} FROM line_items FINAL \
+                 WHERE (billing_account_id, billing_period_start, source_version) IN \
+                   (SELECT billing_account_id, billing_period_start, max(source_version) \
+                    FROM line_items GROUP BY billing_account_id, billing_period_start) \
+                 GROUP BY billing_account_id, billing_currency"
+        ))
         .await;
-    totals_from_rows(&rows)
+    totals_from_parts(&rows)
 }
 
 /// Totals of the daily projection's current refreshes.
 pub async fn projection_totals(env: &TestEnv) -> Totals {
     let rows = env
-        .clickhouse(
-            "SELECT billing_account_id, billing_currency, toString(sum(billed_cost)), \
-             toString(sum(effective_cost)) FROM cost_daily \
-             WHERE (billing_account_id, billing_period_start, refreshed_at) IN \
-               (SELECT billing_account_id, billing_period_start, max(refreshed_at) \
-                FROM cost_daily_refresh GROUP BY billing_account_id, billing_period_start) \
-             GROUP BY billing_account_id, billing_currency",
-        )
+        .clickhouse(&format!(
+            "SELECT billing_account_id, billing_currency, {SUM_PARTS} FROM cost_daily \
+                 WHERE (billing_account_id, billing_period_start, refreshed_at) IN \
+                   (SELECT billing_account_id, billing_period_start, max(refreshed_at) \
+                    FROM cost_daily_refresh GROUP BY billing_account_id, billing_period_start) \
+                 GROUP BY billing_account_id, billing_currency"
+        ))
         .await;
-    totals_from_rows(&rows)
+    totals_from_parts(&rows)
 }
 
 /// Totals through the HTTP API, served in-process on a free port.

@@ -129,10 +129,13 @@ fn to_json(row: &CostRow, query: &CostQuery) -> Map<String, Value> {
         "BillingCurrency".into(),
         Value::from(row.billing_currency.clone()),
     );
-    out.insert("BilledCost".into(), Value::from(row.billed_cost.clone()));
+    out.insert(
+        "BilledCost".into(),
+        Value::from(row.billed_cost.to_string()),
+    );
     out.insert(
         "EffectiveCost".into(),
-        Value::from(row.effective_cost.clone()),
+        Value::from(row.effective_cost.to_string()),
     );
     out
 }

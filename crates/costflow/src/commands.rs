@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::str::FromStr;
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
@@ -12,9 +11,9 @@ use costflow_ingest::azure::{BlobCredential, BlobSource};
 use costflow_ingest::{
     AzureDataset, AzureFile, AzureOptions, CurOptions, FocusOptions, IngestReport,
 };
+use costflow_model::money::Amount;
 use costflow_model::Reject;
 use costflow_store::{CostQuery, Dimension, Granularity, Store, StoreConfig, StoreConsumerOptions};
-use rust_decimal::Decimal;
 use tokio::sync::watch;
 
 use crate::cli::{
@@ -583,19 +582,18 @@ async fn report(
     }
 
     // Services summed over the whole range, per currency, largest first.
-    let mut services: std::collections::BTreeMap<(String, String), Decimal> = Default::default();
+    let mut services: std::collections::BTreeMap<(String, String), Amount> = Default::default();
     for row in &by_service {
         let name = row.dimensions[0]
             .1
             .clone()
             .unwrap_or_else(|| "-".to_owned());
-        let cost = Decimal::from_str(&row.effective_cost).unwrap_or_default();
         *services
             .entry((name, row.billing_currency.clone()))
-            .or_default() += cost;
+            .or_default() += row.effective_cost.clone();
     }
     let mut services: Vec<_> = services.into_iter().collect();
-    services.sort_by_key(|entry| std::cmp::Reverse(entry.1));
+    services.sort_by(|a, b| b.1.cmp(&a.1));
     println!();
     println!("top {top} services by EffectiveCost");
     for ((name, currency), cost) in services.into_iter().take(top) {

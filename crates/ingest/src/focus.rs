@@ -11,7 +11,7 @@ use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use costflow_model::money::{to_fixed, MONEY_SCALE, QUANTITY_SCALE};
+use costflow_model::money::{integer_digits, split, MONEY_SCALE, QUANTITY_SCALE};
 use costflow_model::{CostRecord, RecordKey, Reject};
 use rust_decimal::Decimal;
 
@@ -125,7 +125,7 @@ macro_rules! focus_columns {
                 }
             }
 
-            /// The column's decimal field and the decimal places it is stored with.
+            /// The column's decimal field and the decimal places of its main stored column.
             fn decimal_field(self, record: &mut CostRecord) -> Option<(&mut Option<Decimal>, u32)> {
                 match self {
                     $(Column::$dec => Some((&mut record.$dfield, $dscale)),)*
@@ -644,8 +644,8 @@ fn column_named(name: &str) -> Option<Column> {
 
 fn checked_decimal(column: Column, value: &str, scale: u32) -> Result<Decimal, Fault> {
     let parsed = text::decimal(value).map_err(|reason| Fault::at(column, value, reason))?;
-    if to_fixed(parsed, scale).is_none() {
-        let reason = format!("more than {scale} decimal places");
+    if split(parsed, scale).is_none() {
+        let reason = format!("more than {} integer digits", integer_digits(scale));
         return Err(Fault::at(column, value, reason));
     }
     Ok(parsed)

@@ -13,12 +13,9 @@ use chrono::{DateTime, Utc};
 use iso_currency::Currency;
 use rust_decimal::Decimal;
 
-use crate::money::{to_fixed, MONEY_SCALE, QUANTITY_SCALE};
+use crate::money::{integer_digits, split, MONEY_SCALE, QUANTITY_SCALE, REST_SCALE};
 use crate::wire::{Codec, WireError};
 use crate::CostRecord;
-
-/// Digits a ClickHouse `Decimal(38, S)` holds, integer and fraction together.
-const STORED_DIGITS: u32 = 38;
 
 /// Length of a record key: lowercase hex of a SHA-256 digest.
 const RECORD_KEY_LEN: usize = 64;
@@ -58,9 +55,11 @@ impl std::error::Error for Violation {}
 /// The rules: mandatory text is not blank; the record key is a SHA-256 in
 /// lowercase hex; the billing currency is the ISO 4217 code of a real currency
 /// and the pricing currency that or a virtual currency's name; billing and
-/// charge periods are half-open with the end after the start; every amount fits
-/// the `Decimal(38, S)` column it is stored in without rounding; tag keys are not
-/// empty.
+/// charge periods are half-open with the end after the start; every amount is
+/// stored exactly: any number of decimal places a `Decimal` holds (28), and at
+/// most 23 integer digits for money, 20 for unit prices and quantities (the
+/// `Decimal(38, 15)` and `Decimal(38, 18)` main columns; the places beyond 15 or
+/// 18 go to a `Decimal(38, 28)` rest column); tag keys are not empty.
 pub fn validate(record: &CostRecord) -> Result<(), Violation> {
     check_mandatory(record)?;
     check_record_key(&record.record_key)?;
@@ -222,20 +221,21 @@ fn amounts(record: &CostRecord) -> [(&'static str, Option<Decimal>, u32); 12] {
     ]
 }
 
-/// True when the value is stored exactly in a `Decimal(38, scale)` column.
+/// True when the value is stored exactly as a `Decimal(38, scale)` main part and
+/// a `Decimal(38, 28)` rest: at most `38 - scale` integer digits; every number of
+/// decimal places a `Decimal` holds fits.
 pub fn fits_storage(value: Decimal, scale: u32) -> bool {
-    let limit = 10u128.pow(STORED_DIGITS);
-    to_fixed(value, scale).is_some_and(|fixed| fixed.unsigned_abs() < limit)
+    split(value, scale).is_some()
 }
 
 fn check_amount(column: &'static str, value: Decimal, scale: u32) -> Result<(), Violation> {
     if !fits_storage(value, scale) {
-        let integer_digits = STORED_DIGITS - scale;
+        let digits = integer_digits(scale);
         return Err(Violation::new(
             column,
             value,
             format!(
-                "does not fit Decimal({STORED_DIGITS}, {scale}): at most {scale} decimal places and {integer_digits} integer digits; costflow never rounds"
+                "more than {digits} integer digits: does not fit Decimal(38, {scale}) plus a Decimal(38, {REST_SCALE}) rest; costflow never rounds"
             ),
         ));
     }
@@ -397,22 +397,33 @@ mod tests {
     }
 
     #[test]
-    fn amounts_must_fit_their_stored_precision() {
+    fn amounts_keep_28_places_and_their_integer_digits() {
         let mut record = good();
-        record.billed_cost = Decimal::from_str("0.1234567890123456").unwrap();
+        record.billed_cost = Decimal::from_str("0.1234567890123456789012345678").unwrap();
+        record.list_cost = Some(Decimal::from_str("-0.0000000072922557592391990000").unwrap());
+        record.consumed_quantity = Some(Decimal::from_str("0.1234567890123456789").unwrap());
+        assert_eq!(validate(&record), Ok(()), "28 places are stored exactly");
+
+        let mut record = good();
+        record.effective_cost = Decimal::from_str("99999999999999999999999.99999").unwrap();
+        assert_eq!(validate(&record), Ok(()), "money keeps 23 integer digits");
+        record.effective_cost = Decimal::from_str("-123456789012345678901234").unwrap();
         let (column, reason) = refused(&record);
-        assert_eq!(column, "BilledCost");
+        assert_eq!(column, "EffectiveCost");
+        assert!(reason.contains("more than 23 integer digits"), "{reason}");
         assert!(reason.contains("Decimal(38, 15)"), "{reason}");
 
         let mut record = good();
-        record.effective_cost = Decimal::from_str("123456789012345678901234").unwrap();
-        assert_eq!(refused(&record).0, "EffectiveCost");
-
-        let mut record = good();
-        record.consumed_quantity = Some(Decimal::from_str("0.1234567890123456").unwrap());
-        assert_eq!(validate(&record), Ok(()), "quantities keep 18 places");
-        record.consumed_quantity = Some(Decimal::from_str("0.1234567890123456789").unwrap());
-        assert_eq!(refused(&record).0, "ConsumedQuantity");
+        record.consumed_quantity = Some(Decimal::from_str("99999999999999999999.5").unwrap());
+        assert_eq!(
+            validate(&record),
+            Ok(()),
+            "quantities keep 20 integer digits"
+        );
+        record.consumed_quantity = Some(Decimal::from_str("100000000000000000000").unwrap());
+        let (column, reason) = refused(&record);
+        assert_eq!(column, "ConsumedQuantity");
+        assert!(reason.contains("more than 20 integer digits"), "{reason}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Writing cost records to the `line_items` table.
 
 use chrono::{DateTime, Utc};
-use costflow_model::money::{to_fixed, MONEY_SCALE, QUANTITY_SCALE};
+use costflow_model::money::{integer_digits, split, Split, MONEY_SCALE, QUANTITY_SCALE};
 use costflow_model::CostRecord;
 use rust_decimal::Decimal;
 
@@ -21,12 +21,18 @@ struct LineItemRow<'a> {
     charge_category: &'a str,
     charge_class: Option<&'a str>,
     billed_cost: i128,
+    billed_cost_rest: i128,
     effective_cost: i128,
+    effective_cost_rest: i128,
     list_cost: Option<i128>,
+    list_cost_rest: i128,
     contracted_cost: Option<i128>,
+    contracted_cost_rest: i128,
     pricing_quantity: Option<i128>,
+    pricing_quantity_rest: i128,
     pricing_unit: Option<&'a str>,
     consumed_quantity: Option<i128>,
+    consumed_quantity_rest: i128,
     consumed_unit: Option<&'a str>,
     billing_account_name: Option<&'a str>,
     sub_account_id: Option<&'a str>,
@@ -62,24 +68,41 @@ fn seconds(record: &CostRecord, time: DateTime<Utc>) -> Result<u32, StoreError> 
     })
 }
 
-fn fixed(record: &CostRecord, value: Decimal, scale: u32) -> Result<i128, StoreError> {
-    to_fixed(value, scale).ok_or_else(|| StoreError::Unstorable {
+/// The value's main column (`scale` places) and `Decimal(38, 28)` rest.
+fn parts(record: &CostRecord, value: Decimal, scale: u32) -> Result<Split, StoreError> {
+    split(value, scale).ok_or_else(|| StoreError::Unstorable {
         record_key: record.record_key.clone(),
-        reason: format!("{value} has more than {scale} decimal places"),
+        reason: format!(
+            "{value} has more than {} integer digits",
+            integer_digits(scale)
+        ),
     })
 }
 
-fn fixed_opt(
+/// An optional value's main column, NULL when absent, and its rest, 0 when absent.
+fn parts_opt(
     record: &CostRecord,
     value: Option<Decimal>,
     scale: u32,
-) -> Result<Option<i128>, StoreError> {
-    value.map(|v| fixed(record, v, scale)).transpose()
+) -> Result<(Option<i128>, i128), StoreError> {
+    Ok(match value {
+        Some(value) => {
+            let parts = parts(record, value, scale)?;
+            (Some(parts.main), parts.rest)
+        }
+        None => (None, 0),
+    })
 }
 
 impl<'a> LineItemRow<'a> {
     fn from_record(record: &'a CostRecord, ingested_at: u32) -> Result<Self, StoreError> {
         let record_json = serde_json_text(record);
+        let billed = parts(record, record.billed_cost, MONEY_SCALE)?;
+        let effective = parts(record, record.effective_cost, MONEY_SCALE)?;
+        let list = parts_opt(record, record.list_cost, MONEY_SCALE)?;
+        let contracted = parts_opt(record, record.contracted_cost, MONEY_SCALE)?;
+        let pricing_quantity = parts_opt(record, record.pricing_quantity, QUANTITY_SCALE)?;
+        let consumed_quantity = parts_opt(record, record.consumed_quantity, QUANTITY_SCALE)?;
         Ok(Self {
             billing_account_id: &record.billing_account_id,
             billing_period_start: seconds(record, record.billing_period_start)?,
@@ -91,13 +114,19 @@ impl<'a> LineItemRow<'a> {
             billing_currency: &record.billing_currency,
             charge_category: &record.charge_category,
             charge_class: record.charge_class.as_deref(),
-            billed_cost: fixed(record, record.billed_cost, MONEY_SCALE)?,
-            effective_cost: fixed(record, record.effective_cost, MONEY_SCALE)?,
-            list_cost: fixed_opt(record, record.list_cost, MONEY_SCALE)?,
-            contracted_cost: fixed_opt(record, record.contracted_cost, MONEY_SCALE)?,
-            pricing_quantity: fixed_opt(record, record.pricing_quantity, QUANTITY_SCALE)?,
+            billed_cost: billed.main,
+            billed_cost_rest: billed.rest,
+            effective_cost: effective.main,
+            effective_cost_rest: effective.rest,
+            list_cost: list.0,
+            list_cost_rest: list.1,
+            contracted_cost: contracted.0,
+            contracted_cost_rest: contracted.1,
+            pricing_quantity: pricing_quantity.0,
+            pricing_quantity_rest: pricing_quantity.1,
             pricing_unit: record.pricing_unit.as_deref(),
-            consumed_quantity: fixed_opt(record, record.consumed_quantity, QUANTITY_SCALE)?,
+            consumed_quantity: consumed_quantity.0,
+            consumed_quantity_rest: consumed_quantity.1,
             consumed_unit: record.consumed_unit.as_deref(),
             billing_account_name: record.billing_account_name.as_deref(),
             sub_account_id: record.sub_account_id.as_deref(),
@@ -137,8 +166,9 @@ impl Store {
     /// acknowledged the insert. Inserting a record again is harmless: rows with the
     /// same key and source version collapse.
     ///
+    /// Amounts are stored in two exact parts (see [`costflow_model::money`]).
     /// Records that cannot be stored exactly (a time outside `DateTime`, more
-    /// decimal places than the column) are left out and returned with the reason,
+    /// integer digits than the column) are left out and returned with the reason,
     /// by their index in `records`, for the caller to reject.
     pub async fn insert_line_items(
         &self,

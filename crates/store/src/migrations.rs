@@ -2,7 +2,9 @@
 //!
 //! Each migration runs once per database and is recorded in `schema_migrations`;
 //! every statement is also written to be harmless when repeated, so two instances
-//! starting at once cannot break the schema.
+//! starting at once cannot break the schema: `CREATE ... IF NOT EXISTS`, and for
+//! `ALTER TABLE ... ADD COLUMN` (ClickHouse 18.16 has no `IF NOT EXISTS` there) an
+//! "already exists" answer counts as applied.
 
 use crate::{ch_err, Store, StoreError};
 
@@ -23,7 +25,22 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "cost_daily_refresh",
         include_str!("../migrations/0003_cost_daily_refresh.sql"),
     ),
+    (
+        4,
+        "line_items_rest",
+        include_str!("../migrations/0004_line_items_rest.sql"),
+    ),
+    (
+        5,
+        "cost_daily_rest",
+        include_str!("../migrations/0005_cost_daily_rest.sql"),
+    ),
 ];
+
+/// How ClickHouse, 18.16 and current, words adding a column that is there. Each
+/// `ADD COLUMN` migration is one `ALTER`, applied whole or not at all, so this
+/// answer means another instance applied it first.
+const COLUMN_EXISTS: &str = "column with this name already exists";
 
 #[derive(clickhouse::Row, serde::Serialize)]
 struct Applied<'a> {
@@ -63,11 +80,13 @@ impl Store {
             if done.contains(version) {
                 continue;
             }
-            self.client
-                .query(sql)
-                .execute()
-                .await
-                .map_err(ch_err(format!("migration {version} {name}")))?;
+            match self.client.query(sql).execute().await {
+                Ok(()) => {}
+                Err(err) if err.to_string().contains(COLUMN_EXISTS) => {
+                    tracing::info!(version, name, "migration's columns already there");
+                }
+                Err(err) => return Err(ch_err(format!("migration {version} {name}"))(err)),
+            }
             let mut insert = self
                 .client
                 .insert::<Applied<'_>>("schema_migrations")

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use costflow_model::money::{fixed_to_string, MONEY_SCALE};
+use costflow_model::money::{Amount, MONEY_SCALE};
 
 use crate::{ch_err, Store, StoreError};
 
@@ -73,12 +73,14 @@ impl Store {
             .query(
                 "INSERT INTO cost_daily (billing_account_id, billing_period_start, refreshed_at, \
                    day, sub_account_id, service_name, region_id, charge_category, billing_currency, \
-                   billed_cost, effective_cost, list_cost, line_items, source_version) \
+                   billed_cost, billed_cost_rest, effective_cost, effective_cost_rest, \
+                   list_cost, list_cost_rest, line_items, source_version) \
                  SELECT billing_account_id, billing_period_start, toUInt64(?), \
                    toDate(charge_period_start) AS day, ifNull(sub_account_id, '') AS sub, \
                    ifNull(service_name, '') AS service, ifNull(region_id, '') AS region, \
-                   charge_category, billing_currency, sum(billed_cost), sum(effective_cost), \
-                   sum(list_cost), count(), any(source_version) \
+                   charge_category, billing_currency, sum(billed_cost), sum(billed_cost_rest), \
+                   sum(effective_cost), sum(effective_cost_rest), sum(list_cost), \
+                   sum(list_cost_rest), count(), any(source_version) \
                  FROM line_items FINAL \
                  WHERE billing_account_id = ? AND billing_period_start = toDateTime(?) \
                    AND source_version = ? \
@@ -139,7 +141,8 @@ impl Store {
     }
 
     /// Costs from the projection, summed by period and the requested dimensions,
-    /// always split by currency.
+    /// always split by currency. Each amount's main and rest columns are summed
+    /// separately in ClickHouse and combined exactly here.
     pub async fn costs(&self, query: &CostQuery) -> Result<Vec<CostRow>, StoreError> {
         let period = match query.granularity {
             Granularity::Day => "day",
@@ -160,7 +163,8 @@ impl Store {
         let group: Vec<String> = (1..=dims.len()).map(|i| format!("dim{i}")).collect();
         let sql = format!(
             "SELECT toString({period}) AS period, {dims}, billing_currency, \
-               sum(billed_cost), sum(effective_cost), count() \
+               sum(billed_cost), sum(billed_cost_rest), sum(effective_cost), \
+               sum(effective_cost_rest), count() \
              FROM cost_daily WHERE {CURRENT_REFRESH} AND day >= toDate(?) AND day < toDate(?) \
              GROUP BY period, {group}, billing_currency \
              ORDER BY period, {group}, billing_currency",
@@ -193,7 +197,9 @@ struct RawCostRow {
     dim5: String,
     billing_currency: String,
     billed_cost: i128,
+    billed_cost_rest: i128,
     effective_cost: i128,
+    effective_cost_rest: i128,
     rows: u64,
 }
 
@@ -210,8 +216,12 @@ impl RawCostRow {
             period_start: NaiveDate::parse_from_str(&self.period, "%Y-%m-%d").unwrap_or_default(),
             dimensions,
             billing_currency: self.billing_currency,
-            billed_cost: fixed_to_string(self.billed_cost, MONEY_SCALE),
-            effective_cost: fixed_to_string(self.effective_cost, MONEY_SCALE),
+            billed_cost: Amount::from_parts(self.billed_cost, MONEY_SCALE, self.billed_cost_rest),
+            effective_cost: Amount::from_parts(
+                self.effective_cost,
+                MONEY_SCALE,
+                self.effective_cost_rest,
+            ),
             projection_rows: self.rows,
         }
     }
@@ -308,10 +318,10 @@ pub struct CostRow {
     pub dimensions: Vec<(Dimension, Option<String>)>,
     /// Currency of the amounts.
     pub billing_currency: String,
-    /// Sum of BilledCost, as an exact decimal string.
-    pub billed_cost: String,
-    /// Sum of EffectiveCost, as an exact decimal string.
-    pub effective_cost: String,
+    /// Sum of BilledCost, exact: the sums of both stored parts put together.
+    pub billed_cost: Amount,
+    /// Sum of EffectiveCost, exact: the sums of both stored parts put together.
+    pub effective_cost: Amount,
     /// Projection rows summed into this bucket.
     pub projection_rows: u64,
 }

@@ -11,7 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
-use costflow_model::money::{to_fixed, MONEY_SCALE, QUANTITY_SCALE};
+use costflow_model::money::{integer_digits, split, MONEY_SCALE, QUANTITY_SCALE};
 use costflow_model::{CostRecord, RecordKey, Reject};
 use rust_decimal::Decimal;
 
@@ -377,8 +377,8 @@ impl AzureReader {
             return Ok(None);
         };
         let parsed = text::decimal(value).map_err(|reason| self.fault(field, value, reason))?;
-        if to_fixed(parsed, scale).is_none() {
-            let reason = format!("more than {scale} decimal places");
+        if split(parsed, scale).is_none() {
+            let reason = format!("more than {} integer digits", integer_digits(scale));
             return Err(self.fault(field, value, reason));
         }
         Ok(Some(parsed))

@@ -56,6 +56,16 @@ fn dec(text: &str) -> Decimal {
     Decimal::from_str(text).unwrap()
 }
 
+/// `a + b`, failing the test if `Decimal` had to round the sum: it rounds only by
+/// dropping decimal places, so an exact sum of values without trailing zeros
+/// keeps the larger scale.
+fn exact_add(a: Decimal, b: Decimal) -> Decimal {
+    let (a, b) = (a.normalize(), b.normalize());
+    let sum = a.checked_add(b).unwrap();
+    assert_eq!(sum.scale(), a.scale().max(b.scale()), "{a} + {b} rounded");
+    sum
+}
+
 /// Sum of one column per (account column, currency column) over the file's
 /// rows, skipping the given 1-based lines; read with the csv crate alone.
 fn file_sums(
@@ -80,9 +90,10 @@ fn file_sums(
             continue;
         }
         let row = row.unwrap();
-        *sums
+        let sum = sums
             .entry((row[account].to_owned(), row[currency].to_owned()))
-            .or_insert(Decimal::ZERO) += dec(&row[cost]);
+            .or_insert(Decimal::ZERO);
+        *sum = exact_add(*sum, dec(&row[cost]));
     }
     sums.into_iter().map(|(k, v)| (k, v.normalize())).collect()
 }
@@ -122,18 +133,17 @@ fn ea_actual_cost_reads_every_row_and_keeps_its_sums() {
     assert_eq!(reader.date_layout(), Some(DateLayout::UsDate));
     let (records, rejects) = read_all(&path, &options(AzureDataset::ActualCost));
 
-    // Line 12's cost has 16 decimal places, one more than money is stored with.
-    assert_eq!((records.len(), rejects.len()), (10, 1), "{rejects:#?}");
-    assert_eq!(lines_and_columns(&rejects), [(12, Some("Cost"))]);
-    assert_eq!(rejects[0].value.as_deref(), Some("0.4838709677419368"));
-    assert_eq!(rejects[0].reason, "more than 15 decimal places");
+    // Line 12's cost has 16 decimal places; all 28 a Decimal holds are kept.
+    assert_eq!((records.len(), rejects.len()), (11, 0), "{rejects:#?}");
+    assert_eq!(records[10].source_line, Some(12));
+    assert_eq!(records[10].billed_cost, dec("0.4838709677419368"));
 
-    let expected = file_sums(&path, "BillingAccountId", "BillingCurrency", "Cost", &[12]);
+    let expected = file_sums(&path, "BillingAccountId", "BillingCurrency", "Cost", &[]);
     assert_eq!(sums_of(&records, |r| r.billed_cost), expected);
     assert_eq!(sums_of(&records, |r| r.effective_cost), expected);
     assert_eq!(
         expected[&("8611537".to_owned(), "USD".to_owned())],
-        dec("8.0611368190")
+        dec("8.5450077867419368")
     );
 
     for record in &records {
@@ -172,21 +182,23 @@ fn ea_actual_cost_reads_every_row_and_keeps_its_sums() {
 fn ea_amortized_cost_moves_commitment_usage_out_of_billed_cost() {
     let path = shared("finops-toolkit_EA_AmortizedCost_Small.csv");
     let (records, rejects) = read_all(&path, &options(AzureDataset::AmortizedCost));
-    let too_precise: [u64; 6] = [11, 13, 15, 18, 19, 29];
-    assert_eq!((records.len(), rejects.len()), (22, 6), "{rejects:#?}");
-    assert_eq!(
-        lines_and_columns(&rejects),
-        too_precise.map(|line| (line as i64, Some("Cost")))
-    );
+    // Six costs have 16 to 28 decimal places; every one is kept exactly.
+    assert_eq!((records.len(), rejects.len()), (28, 0), "{rejects:#?}");
+    let precise = |line: i64| {
+        let record = records.iter().find(|r| r.source_line == Some(line));
+        record.unwrap().effective_cost
+    };
+    assert_eq!(precise(11), dec("0.0001188669167459011366"));
+    assert_eq!(precise(13), dec("0.0000000072922557592391990000"));
+    assert_eq!(precise(15), dec("0.00000001911073923110962"));
+    assert_eq!(precise(19), dec("0.161000000000000136"));
 
-    let expected = file_sums(
-        &path,
-        "BillingAccountId",
-        "BillingCurrency",
-        "Cost",
-        &too_precise,
-    );
+    let expected = file_sums(&path, "BillingAccountId", "BillingCurrency", "Cost", &[]);
     assert_eq!(sums_of(&records, |r| r.effective_cost), expected);
+    assert_eq!(
+        expected[&("8611537".to_owned(), "USD".to_owned())],
+        dec("16.296932136636644627485419")
+    );
     let reservation = &records[0];
     assert_eq!(reservation.billed_cost, Decimal::ZERO);
     assert_eq!(reservation.effective_cost, dec("0.493152"));
@@ -501,7 +513,7 @@ fn gzip_parts_read_like_plain_ones_and_a_truncated_one_fails_the_file() {
     let opts = options(AzureDataset::ActualCost);
     let (from_gz, gz_rejects) = read_all(&path, &opts);
     let (from_plain, _) = read_all(&plain, &opts);
-    assert_eq!((from_gz.len(), gz_rejects.len()), (10, 1));
+    assert_eq!((from_gz.len(), gz_rejects.len()), (11, 0));
     let keys = |records: &[CostRecord]| {
         records
             .iter()
@@ -650,9 +662,9 @@ fn parquet_parts_read_like_their_csv() {
     let (from_parquet, rejects) = read_all(&path, &opts);
     let (from_csv, _) = read_all(&csv_path, &opts);
 
-    // The 16-place cost is refused in Parquet too; rows are numbered from 1.
-    assert_eq!((from_parquet.len(), rejects.len()), (10, 1), "{rejects:#?}");
-    assert_eq!(lines_and_columns(&rejects), [(11, Some("Cost"))]);
+    // The 16-place cost, written as a DOUBLE, reads back as the CSV's text.
+    assert_eq!((from_parquet.len(), rejects.len()), (11, 0), "{rejects:#?}");
+    assert_eq!(from_parquet[10].billed_cost, dec("0.4838709677419368"));
     let money = |records: &[CostRecord]| sums_of(records, |r| r.billed_cost);
     assert_eq!(money(&from_parquet), money(&from_csv));
     for (parquet, csv) in from_parquet.iter().zip(&from_csv) {

@@ -4,7 +4,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use costflow_model::money::{to_fixed, MONEY_SCALE, QUANTITY_SCALE};
+use costflow_model::money::{integer_digits, split, MONEY_SCALE, QUANTITY_SCALE};
 use costflow_model::{CostRecord, RecordKey, Reject};
 use rust_decimal::Decimal;
 
@@ -230,8 +230,8 @@ impl CurReader {
             return Ok(None);
         };
         let parsed = text::decimal(value).map_err(|reason| Fault::at(column, value, reason))?;
-        if to_fixed(parsed, scale).is_none() {
-            let reason = format!("more than {scale} decimal places");
+        if split(parsed, scale).is_none() {
+            let reason = format!("more than {} integer digits", integer_digits(scale));
             return Err(Fault::at(column, value, reason));
         }
         Ok(Some(parsed))
