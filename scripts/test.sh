@@ -20,7 +20,7 @@ export COSTFLOW_CLICKHOUSE_URL="${COSTFLOW_CLICKHOUSE_URL:-http://127.0.0.1:${CO
 
 step "python for the collector interop tests"
 # A virtual environment in var/python with the pinned clients of
-# examples/python/requirements.txt (confluent-kafka bundles its own librdkafka,
+# docs/examples/python/requirements.txt (confluent-kafka bundles its own librdkafka,
 # which talks to the local tansu broker). tests/collectors.rs runs it, or
 # COSTFLOW_PYTHON if set.
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -29,7 +29,7 @@ if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
         { as_root apt-get update &&
           as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y python3 python3-venv; }
 fi
-requirements=examples/python/requirements.txt
+requirements=docs/examples/python/requirements.txt
 if ! cmp -s "$requirements" var/python/requirements.txt 2>/dev/null; then
     rm -rf var/python
     python3 -m venv var/python

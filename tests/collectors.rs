@@ -3,7 +3,7 @@
 //! such collectors are written with, and costflow stores, rejects and serves
 //! their records; a Python consumer reads costflow's own messages.
 //!
-//! The Python side is `examples/python/`, run unchanged with the interpreter of
+//! The Python side is `docs/examples/python/`, run unchanged with the interpreter of
 //! the virtual environment `scripts/test.sh` makes in `var/python` (or
 //! `COSTFLOW_PYTHON`), which has confluent-kafka and fastavro installed.
 
@@ -46,12 +46,12 @@ async fn python(script: &str, args: &[&str]) -> String {
     assert!(
         python.exists(),
         "{} is missing: run scripts/test.sh, or set COSTFLOW_PYTHON to a python3 \
-         with examples/python/requirements.txt installed",
+         with docs/examples/python/requirements.txt installed",
         python.display()
     );
     let mut command = tokio::process::Command::new(&python);
     command
-        .arg(repo_root().join("examples/python").join(script))
+        .arg(repo_root().join("docs/examples/python").join(script))
         .args(args)
         .kill_on_drop(true);
     let output = tokio::time::timeout(PYTHON_TIMEOUT, command.output())

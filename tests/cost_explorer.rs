@@ -132,22 +132,22 @@ fn normalize_periods(totals: PeriodTotals) -> PeriodTotals {
 /// Totals of the newest source version of each billing period in `line_items`.
 async fn clickhouse_period_totals(env: &TestEnv) -> PeriodTotals {
     let rows = env
-        .clickhouse(
+        .clickhouse(&format!(
             "SELECT billing_account_id, toString(toUnixTimestamp(billing_period_start)), \
-             billing_currency, toString(sum(billed_cost)), toString(sum(effective_cost)) \
+             billing_currency, {SUM_PARTS} \
              FROM line_items FINAL \
              WHERE (billing_account_id, billing_period_start, source_version) IN \
                (SELECT billing_account_id, billing_period_start, max(source_version) \
                 FROM line_items GROUP BY billing_account_id, billing_period_start) \
-             GROUP BY billing_account_id, billing_period_start, billing_currency",
-        )
+             GROUP BY billing_account_id, billing_period_start, billing_currency"
+        ))
         .await;
     let mut totals = PeriodTotals::new();
     for row in rows {
         let key = (row[0].clone(), row[1].parse().unwrap(), row[2].clone());
         let entry = totals.entry(key).or_default();
-        entry.0 += Decimal::from_str(&row[3]).unwrap();
-        entry.1 += Decimal::from_str(&row[4]).unwrap();
+        entry.0 = exact_add(entry.0, exact_add(exact(&row[3]), exact(&row[4])));
+        entry.1 = exact_add(entry.1, exact_add(exact(&row[5]), exact(&row[6])));
     }
     normalize_periods(totals)
 }
