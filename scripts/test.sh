@@ -54,5 +54,6 @@ step "benchmark regression guard"
 # reference loop in the same run and checked against
 # crates/ingest/benches/guard-baseline.json; fails on a 2x slowdown. A few seconds
 # once built (the first run builds the release profile). scripts/bench.sh runs the
-# full stage benchmarks; see BENCHMARKS.md.
-cargo bench --locked -p costflow-ingest --bench guard
+# full stage benchmarks; see BENCHMARKS.md. Built without the cloud clients and
+# Kafka (--no-default-features): the guard measures the parsers and the codec.
+cargo bench --locked -p costflow-ingest --no-default-features --bench guard
