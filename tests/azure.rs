@@ -11,8 +11,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use costflow_bus::{BatchConsumer, KafkaConfig};
-use costflow_model::{Codec, Reject};
 use rust_decimal::Decimal;
 use support::*;
 
@@ -194,7 +192,7 @@ async fn reconcile(name: &str, expect: Expect) {
         let api = api_totals(&env, &from, &to).await;
         assert_eq!(api, per_account, "{}", expect.file);
     }
-    let rejects = azure_rejects(&env, expect.rejected.len()).await;
+    let rejects = read_rejects(&env, expect.rejected.len()).await;
     let found: Vec<(i64, &str)> = rejects
         .iter()
         .map(|r| (r.line.unwrap(), r.column.as_deref().unwrap_or("")))
@@ -203,33 +201,6 @@ async fn reconcile(name: &str, expect: Expect) {
     assert!(rejects.iter().all(|r| r.source_uri.ends_with(expect.file)
         && r.source_provider == "Azure"
         && !r.reason.is_empty()));
-}
-
-/// Reads `count` rejects from the environment's `ingest.rejects`, by line.
-async fn azure_rejects(env: &TestEnv, count: usize) -> Vec<Reject> {
-    if count == 0 {
-        return Vec::new();
-    }
-    let mut kafka = KafkaConfig::new(brokers());
-    kafka.topic_prefix = env.topic_prefix();
-    let topic = kafka.topic("ingest.rejects");
-    let consumer = BatchConsumer::new(&kafka, &env.group("rejects-reader"), &[topic]).unwrap();
-    let codec = Codec::reject();
-    let mut rejects = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while rejects.len() < count && tokio::time::Instant::now() < deadline {
-        let batch = consumer
-            .next_batch(100, Duration::from_secs(2), Duration::from_millis(100))
-            .await
-            .unwrap();
-        for message in &batch.messages {
-            use rdkafka::Message;
-            rejects.push(codec.decode::<Reject>(message.payload().unwrap()).unwrap());
-        }
-    }
-    assert_eq!(rejects.len(), count, "{rejects:#?}");
-    rejects.sort_by_key(|r| r.line);
-    rejects
 }
 
 /// The lines of a file whose cost has more decimal places than the main money
@@ -463,7 +434,7 @@ async fn a_file_without_currency_fails_and_lands_nothing() {
     assert!(!output.status.success(), "{stdout}");
     assert!(stdout.contains("FAILED: "), "{stdout}");
     assert!(stdout.contains("--assume BillingCurrency=CODE"), "{stdout}");
-    let rejects = azure_rejects(&env, 1).await;
+    let rejects = read_rejects(&env, 1).await;
     assert_eq!(rejects[0].line, None);
     assert_eq!(rejects[0].column.as_deref(), Some("currency"));
 }
@@ -742,7 +713,7 @@ async fn a_run_with_a_missing_or_truncated_part_publishes_nothing() {
     assert_eq!(count[0][0], "0", "nothing of either run landed");
 
     // One reject per refused run or file; none for the rows of the good parts.
-    let rejects = azure_rejects(&env, 2).await;
+    let rejects = read_rejects(&env, 2).await;
     let reasons: Vec<&str> = rejects.iter().map(|r| r.reason.as_str()).collect();
     assert!(
         reasons.iter().any(|r| r.contains("does not exist")),
@@ -1086,7 +1057,7 @@ async fn a_file_whose_dates_mix_layouts_is_quarantined_and_lands_nothing() {
         "{out}"
     );
     assert!(out.contains("quarantined: dates mix layouts"), "{out}");
-    let rejects = azure_rejects(&env, 1).await;
+    let rejects = read_rejects(&env, 1).await;
     assert_eq!(rejects[0].line, None);
     assert!(
         rejects[0].reason.contains("`2023-09-05` is YYYY-MM-DD"),

@@ -17,7 +17,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use costflow_bus::{BatchConsumer, KafkaConfig};
 use costflow_model::wire::COST_RECORD_SCHEMAS;
-use costflow_model::{Codec, CostRecord, RecordKey, Reject};
+use costflow_model::{Codec, CostRecord, RecordKey};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use rust_decimal::Decimal;
@@ -500,27 +500,4 @@ async fn a_store_consumer_not_told_of_a_newer_schema_rejects_its_messages_by_off
             .all(|r| r.reason.contains("unknown writer schema fingerprint")),
         "{rejects:#?}"
     );
-}
-
-/// Reads `count` rejects from this environment's `ingest.rejects`.
-async fn read_rejects(env: &TestEnv, count: usize) -> Vec<Reject> {
-    let mut kafka = KafkaConfig::new(brokers());
-    kafka.topic_prefix = env.topic_prefix();
-    let topic = kafka.topic("ingest.rejects");
-    let consumer = BatchConsumer::new(&kafka, &env.group("rejects-reader"), &[topic]).unwrap();
-    let codec = Codec::reject();
-    let mut rejects = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while rejects.len() < count && tokio::time::Instant::now() < deadline {
-        let batch = consumer
-            .next_batch(100, Duration::from_secs(2), Duration::from_millis(100))
-            .await
-            .unwrap();
-        for message in &batch.messages {
-            use rdkafka::Message;
-            rejects.push(codec.decode::<Reject>(message.payload().unwrap()).unwrap());
-        }
-    }
-    assert_eq!(rejects.len(), count, "{rejects:#?}");
-    rejects
 }

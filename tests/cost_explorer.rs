@@ -250,7 +250,7 @@ async fn real_example_over_two_pages_reconciles_per_account_period_and_currency(
         ]
     );
 
-    let rejects = read_rejects_of(&env, 1).await;
+    let rejects = read_rejects(&env, 1).await;
     assert_eq!(rejects[0].column.as_deref(), Some("AmortizedCost"));
     assert_eq!(rejects[0].line, Some(2));
     assert!(

@@ -185,7 +185,7 @@ async fn truncated_gzip_fails_the_run_and_publishes_nothing() {
     assert!(out.contains("report-00002.csv.gz: unreadable"), "{out}");
     let out = env.store_until_caught_up().await;
     assert!(out.contains("stored 0 records"), "{out}");
-    let rejects = read_rejects_of(&env, 1).await;
+    let rejects = read_rejects(&env, 1).await;
     assert!(rejects[0].source_uri.ends_with("report-00002.csv.gz"));
     assert!(
         rejects[0].reason.contains("truncated"),

@@ -6,10 +6,6 @@
 
 mod support;
 
-use std::time::Duration;
-
-use costflow_bus::{BatchConsumer, KafkaConfig};
-use costflow_model::{Codec, Reject};
 use support::*;
 
 const RANGE: (&str, &str) = ("2024-01-01", "2025-12-31");
@@ -219,28 +215,4 @@ fn write_sample_with_bad_rows(path: &std::path::Path, faults: &[(u64, &str, &str
         writer.write_record(&row).unwrap();
     }
     writer.flush().unwrap();
-}
-
-/// Reads `count` rejects from this environment's `ingest.rejects`, oldest first.
-async fn read_rejects(env: &TestEnv, count: usize) -> Vec<Reject> {
-    let mut kafka = KafkaConfig::new(brokers());
-    kafka.topic_prefix = env.topic_prefix();
-    let topic = kafka.topic("ingest.rejects");
-    let consumer = BatchConsumer::new(&kafka, &env.group("rejects-reader"), &[topic]).unwrap();
-    let codec = Codec::reject();
-    let mut rejects = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while rejects.len() < count && tokio::time::Instant::now() < deadline {
-        let batch = consumer
-            .next_batch(100, Duration::from_secs(2), Duration::from_millis(100))
-            .await
-            .unwrap();
-        for message in &batch.messages {
-            use rdkafka::Message;
-            rejects.push(codec.decode::<Reject>(message.payload().unwrap()).unwrap());
-        }
-    }
-    assert_eq!(rejects.len(), count, "{rejects:#?}");
-    rejects.sort_by_key(|r| r.line);
-    rejects
 }
