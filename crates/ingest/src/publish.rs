@@ -75,6 +75,90 @@ pub enum IngestError {
     Encode(#[from] WireError),
 }
 
+/// Where an ingest run sends what it reads: records to `cost.records`, keyed by
+/// billing account so one account's lines keep their order, and rejects to
+/// `ingest.rejects`, each counted in its file's report. Every source's run
+/// publishes through it.
+pub(crate) struct Outlet {
+    publisher: Publisher,
+    records_topic: String,
+    rejects_topic: String,
+    record_codec: Codec,
+    reject_codec: Codec,
+}
+
+impl Outlet {
+    /// Connects the run's producer.
+    pub(crate) fn new(kafka: &KafkaConfig) -> Result<Self, IngestError> {
+        Ok(Self {
+            publisher: Publisher::new(kafka)?,
+            records_topic: kafka.topic(COST_RECORDS),
+            rejects_topic: kafka.topic(INGEST_REJECTS),
+            record_codec: Codec::cost_record(),
+            reject_codec: Codec::reject(),
+        })
+    }
+
+    /// Sends a reject, keyed by its source.
+    pub(crate) fn reject(&mut self, reject: &Reject) -> Result<(), IngestError> {
+        let payload = self.reject_codec.encode(reject)?;
+        self.publisher
+            .send(&self.rejects_topic, reject.source_uri.as_bytes(), &payload)?;
+        Ok(())
+    }
+
+    /// Sends a row's outcome and counts it in `file`. The first few rejects of a
+    /// file are logged at warn, so an operator sees why without a Kafka client;
+    /// all of them are on `ingest.rejects`.
+    pub(crate) fn row(&mut self, file: &mut FileReport, row: &Row) -> Result<(), IngestError> {
+        match row {
+            Row::Record(record) => {
+                let payload = self.record_codec.encode(record)?;
+                let key = record.billing_account_id.as_bytes();
+                self.publisher.send(&self.records_topic, key, &payload)?;
+                file.published += 1;
+            }
+            Row::Reject(reject) => {
+                if file.rejected < SHOWN_REJECTS {
+                    tracing::warn!(
+                        file = %file.uri,
+                        line = reject.line.unwrap_or_default(),
+                        column = reject.column.as_deref().unwrap_or("-"),
+                        value = reject.value.as_deref().unwrap_or("-"),
+                        reason = %reject.reason,
+                        "row rejected"
+                    );
+                } else if file.rejected == SHOWN_REJECTS {
+                    tracing::warn!(file = %file.uri, "more rows rejected; all are on ingest.rejects");
+                }
+                self.reject(reject)?;
+                file.rejected += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for every delivery report and records how many were acknowledged.
+    pub(crate) fn finish(self, report: &mut IngestReport) -> Result<(), IngestError> {
+        report.delivered = self.publisher.finish(DELIVERY_TIMEOUT)?.delivered;
+        Ok(())
+    }
+}
+
+impl FileReport {
+    /// Closes the file's count (rows read = published + rejected) and logs it.
+    pub(crate) fn close(&mut self) {
+        self.rows_read = self.published + self.rejected;
+        tracing::info!(
+            file = %self.uri,
+            rows_read = self.rows_read,
+            published = self.published,
+            rejected = self.rejected,
+            "file ingested"
+        );
+    }
+}
+
 /// Reads FOCUS files and publishes their records and rejects; waits for every
 /// delivery report. A file that cannot be read becomes one reject naming it and
 /// the run goes on to the next file.
@@ -85,11 +169,7 @@ pub fn ingest_files(
     options: &FocusOptions,
     kafka: &KafkaConfig,
 ) -> Result<IngestReport, IngestError> {
-    let records_topic = kafka.topic(COST_RECORDS);
-    let rejects_topic = kafka.topic(INGEST_REJECTS);
-    let record_codec = Codec::cost_record();
-    let reject_codec = Codec::reject();
-    let mut publisher = Publisher::new(kafka)?;
+    let mut outlet = Outlet::new(kafka)?;
     let mut report = IngestReport::default();
 
     for path in paths {
@@ -97,17 +177,12 @@ pub fn ingest_files(
             uri: path.display().to_string(),
             ..FileReport::default()
         };
-        let send_reject = |publisher: &mut Publisher, reject: &Reject| {
-            let payload = reject_codec.encode(reject)?;
-            publisher.send(&rejects_topic, reject.source_uri.as_bytes(), &payload)?;
-            Ok::<_, IngestError>(())
-        };
 
         let reader = match FocusReader::open(path, options) {
             Ok(reader) => reader,
             Err(err) => {
                 tracing::error!(file = %path.display(), error = %err, "file refused");
-                send_reject(&mut publisher, &err.to_reject(&file.uri))?;
+                outlet.reject(&err.to_reject(&file.uri))?;
                 file.error = Some(err.to_string());
                 report.files.push(file);
                 continue;
@@ -117,50 +192,19 @@ pub fn ingest_files(
 
         for row in reader {
             match row {
-                Ok(Row::Record(record)) => {
-                    let payload = record_codec.encode(&record)?;
-                    let key = record.billing_account_id.as_bytes();
-                    publisher.send(&records_topic, key, &payload)?;
-                    file.published += 1;
-                }
-                Ok(Row::Reject(reject)) => {
-                    // The first few per file at warn, so an operator sees why without
-                    // a Kafka client; all of them are on ingest.rejects.
-                    if file.rejected < SHOWN_REJECTS {
-                        tracing::warn!(
-                            file = %file.uri,
-                            line = reject.line.unwrap_or_default(),
-                            column = reject.column.as_deref().unwrap_or("-"),
-                            value = reject.value.as_deref().unwrap_or("-"),
-                            reason = %reject.reason,
-                            "row rejected"
-                        );
-                    } else if file.rejected == SHOWN_REJECTS {
-                        tracing::warn!(file = %file.uri, "more rows rejected; all are on ingest.rejects");
-                    }
-                    send_reject(&mut publisher, &reject)?;
-                    file.rejected += 1;
-                }
+                Ok(row) => outlet.row(&mut file, &row)?,
                 Err(err) => {
                     tracing::error!(file = %file.uri, error = %err, "file stopped early");
-                    send_reject(&mut publisher, &err.to_reject(&file.uri))?;
+                    outlet.reject(&err.to_reject(&file.uri))?;
                     file.error = Some(err.to_string());
                 }
             }
         }
-        file.rows_read = file.published + file.rejected;
-        tracing::info!(
-            file = %file.uri,
-            rows_read = file.rows_read,
-            published = file.published,
-            rejected = file.rejected,
-            "file ingested"
-        );
+        file.close();
         report.files.push(file);
     }
 
-    let delivery = publisher.finish(DELIVERY_TIMEOUT)?;
-    report.delivered = delivery.delivered;
+    outlet.finish(&mut report)?;
     Ok(report)
 }
 
@@ -248,17 +292,8 @@ pub fn ingest_azure(
     kafka: &KafkaConfig,
     whole_run: bool,
 ) -> Result<IngestReport, IngestError> {
-    let records_topic = kafka.topic(COST_RECORDS);
-    let rejects_topic = kafka.topic(INGEST_REJECTS);
-    let record_codec = Codec::cost_record();
-    let reject_codec = Codec::reject();
-    let mut publisher = Publisher::new(kafka)?;
+    let mut outlet = Outlet::new(kafka)?;
     let mut report = IngestReport::default();
-    let send_reject = |publisher: &mut Publisher, reject: &Reject| {
-        let payload = reject_codec.encode(reject)?;
-        publisher.send(&rejects_topic, reject.source_uri.as_bytes(), &payload)?;
-        Ok::<_, IngestError>(())
-    };
 
     let mut opened = Vec::with_capacity(files.len());
     for file in files {
@@ -272,7 +307,7 @@ pub fn ingest_azure(
             Err(failure) => {
                 let (reject, message) = *failure;
                 tracing::error!(file = %uri, error = %message, "file refused");
-                send_reject(&mut publisher, &reject)?;
+                outlet.reject(&reject)?;
                 opened.push((uri, Err(message)));
             }
         }
@@ -299,38 +334,20 @@ pub fn ingest_azure(
         };
         for row in reader.rows(file.uri.clone()) {
             match row {
-                Ok(Row::Record(record)) => {
-                    let payload = record_codec.encode(&record)?;
-                    let key = record.billing_account_id.as_bytes();
-                    publisher.send(&records_topic, key, &payload)?;
-                    file.published += 1;
-                }
-                Ok(Row::Reject(reject)) => {
-                    tracing::debug!(file = %file.uri, line = ?reject.line, reason = %reject.reason, "row rejected");
-                    send_reject(&mut publisher, &reject)?;
-                    file.rejected += 1;
-                }
+                Ok(row) => outlet.row(&mut file, &row)?,
                 Err(failure) => {
                     let (reject, message) = *failure;
                     tracing::error!(file = %file.uri, error = %message, "file stopped early");
-                    send_reject(&mut publisher, &reject)?;
+                    outlet.reject(&reject)?;
                     file.error = Some(message);
                 }
             }
         }
-        file.rows_read = file.published + file.rejected;
-        tracing::info!(
-            file = %file.uri,
-            rows_read = file.rows_read,
-            published = file.published,
-            rejected = file.rejected,
-            "file ingested"
-        );
+        file.close();
         report.files.push(file);
     }
 
-    let delivery = publisher.finish(DELIVERY_TIMEOUT)?;
-    report.delivered = delivery.delivered;
+    outlet.finish(&mut report)?;
     Ok(report)
 }
 

@@ -6,20 +6,13 @@
 //! account, service[, tag value]), a few megabytes for a large organisation's
 //! month.
 
-use std::time::Duration;
-
-use costflow_bus::topics::{COST_RECORDS, INGEST_REJECTS};
-use costflow_bus::{KafkaConfig, Publisher};
-use costflow_model::Codec;
+use costflow_bus::KafkaConfig;
 
 use super::api::{CostExplorerApi, Grouping, Query, SdkCostExplorer};
 use super::reader::{keys_of, read_page, FetchContext};
 use super::{CostExplorerError, CostExplorerOptions};
-use crate::publish::{FileReport, IngestError, IngestReport};
+use crate::publish::{FileReport, IngestError, IngestReport, Outlet};
 use crate::Row;
-
-/// How long the run waits for the broker to acknowledge the last messages.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Most pages followed for one request; a service that keeps returning tokens
 /// past this is not trusted to ever stop.
@@ -170,11 +163,7 @@ async fn for_each_page(
 ///
 /// Blocking: call it from a thread that may block (`spawn_blocking`).
 pub fn publish(fetched: &Fetched, kafka: &KafkaConfig) -> Result<IngestReport, IngestError> {
-    let records_topic = kafka.topic(COST_RECORDS);
-    let rejects_topic = kafka.topic(INGEST_REJECTS);
-    let record_codec = Codec::cost_record();
-    let reject_codec = Codec::reject();
-    let mut publisher = Publisher::new(kafka)?;
+    let mut outlet = Outlet::new(kafka)?;
     let mut report = IngestReport::default();
 
     for request in fetched {
@@ -183,20 +172,7 @@ pub fn publish(fetched: &Fetched, kafka: &KafkaConfig) -> Result<IngestReport, I
             ..FileReport::default()
         };
         for row in &request.rows {
-            match row {
-                Row::Record(record) => {
-                    let payload = record_codec.encode(record)?;
-                    let key = record.billing_account_id.as_bytes();
-                    publisher.send(&records_topic, key, &payload)?;
-                    entry.published += 1;
-                }
-                Row::Reject(reject) => {
-                    tracing::debug!(uri = %reject.source_uri, group = ?reject.line, reason = %reject.reason, "group rejected");
-                    let payload = reject_codec.encode(reject)?;
-                    publisher.send(&rejects_topic, reject.source_uri.as_bytes(), &payload)?;
-                    entry.rejected += 1;
-                }
-            }
+            outlet.row(&mut entry, row)?;
         }
         entry.rows_read = entry.published + entry.rejected;
         tracing::info!(
@@ -210,7 +186,7 @@ pub fn publish(fetched: &Fetched, kafka: &KafkaConfig) -> Result<IngestReport, I
         report.files.push(entry);
     }
 
-    report.delivered = publisher.finish(DELIVERY_TIMEOUT)?.delivered;
+    outlet.finish(&mut report)?;
     Ok(report)
 }
 

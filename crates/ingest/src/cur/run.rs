@@ -11,19 +11,12 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use costflow_bus::topics::{COST_RECORDS, INGEST_REJECTS};
-use costflow_bus::{KafkaConfig, Publisher};
-use costflow_model::{Codec, Reject};
+use costflow_bus::KafkaConfig;
 
 use super::{CurError, CurOptions, CurReader, DATASET_LEGACY};
 use crate::input::expand_paths;
-use crate::publish::{FileReport, IngestError, IngestReport};
-use crate::Row;
-
-/// How long the run waits for the broker to acknowledge the last messages.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(120);
+use crate::publish::{FileReport, IngestError, IngestReport, Outlet};
 
 /// File names a CUR export directory holds data in.
 const CUR_SUFFIXES: [&str; 2] = [".csv", ".csv.gz"];
@@ -71,17 +64,8 @@ pub fn ingest_cur_files(
     options: &CurOptions,
     kafka: &KafkaConfig,
 ) -> Result<IngestReport, IngestError> {
-    let records_topic = kafka.topic(COST_RECORDS);
-    let rejects_topic = kafka.topic(INGEST_REJECTS);
-    let record_codec = Codec::cost_record();
-    let reject_codec = Codec::reject();
-    let mut publisher = Publisher::new(kafka)?;
+    let mut outlet = Outlet::new(kafka)?;
     let mut report = IngestReport::default();
-    let send_reject = |publisher: &mut Publisher, reject: &Reject| {
-        let payload = reject_codec.encode(reject)?;
-        publisher.send(&rejects_topic, reject.source_uri.as_bytes(), &payload)?;
-        Ok::<_, IngestError>(())
-    };
 
     let refused = check_files(paths, options);
     if !refused.is_empty() {
@@ -93,7 +77,7 @@ pub fn ingest_cur_files(
             match refused.iter().find(|(i, _, _)| *i == index) {
                 Some((_, uri, err)) => {
                     tracing::error!(file = %uri, error = %err, "file refused");
-                    send_reject(&mut publisher, &err.to_reject(uri, DATASET_LEGACY))?;
+                    outlet.reject(&err.to_reject(uri, DATASET_LEGACY))?;
                     file.uri = uri.clone();
                     file.error = Some(err.to_string());
                 }
@@ -104,7 +88,7 @@ pub fn ingest_cur_files(
             }
             report.files.push(file);
         }
-        report.delivered = publisher.finish(DELIVERY_TIMEOUT)?.delivered;
+        outlet.finish(&mut report)?;
         return Ok(report);
     }
 
@@ -118,7 +102,7 @@ pub fn ingest_cur_files(
             Err(err) => {
                 // Readable a moment ago: the file changed or vanished under the run.
                 tracing::error!(file = %file.uri, error = %err, "file refused on second read");
-                send_reject(&mut publisher, &err.to_reject(&file.uri, DATASET_LEGACY))?;
+                outlet.reject(&err.to_reject(&file.uri, DATASET_LEGACY))?;
                 file.error = Some(err.to_string());
                 report.files.push(file);
                 continue;
@@ -129,35 +113,18 @@ pub fn ingest_cur_files(
 
         for row in reader {
             match row {
-                Ok(Row::Record(record)) => {
-                    let payload = record_codec.encode(&record)?;
-                    let key = record.billing_account_id.as_bytes();
-                    publisher.send(&records_topic, key, &payload)?;
-                    file.published += 1;
-                }
-                Ok(Row::Reject(reject)) => {
-                    tracing::debug!(file = %file.uri, line = ?reject.line, reason = %reject.reason, "row rejected");
-                    send_reject(&mut publisher, &reject)?;
-                    file.rejected += 1;
-                }
+                Ok(row) => outlet.row(&mut file, &row)?,
                 Err(err) => {
                     tracing::error!(file = %file.uri, error = %err, "file changed during the run");
-                    send_reject(&mut publisher, &err.to_reject(&file.uri, dataset))?;
+                    outlet.reject(&err.to_reject(&file.uri, dataset))?;
                     file.error = Some(err.to_string());
                 }
             }
         }
-        file.rows_read = file.published + file.rejected;
-        tracing::info!(
-            file = %file.uri,
-            rows_read = file.rows_read,
-            published = file.published,
-            rejected = file.rejected,
-            "file ingested"
-        );
+        file.close();
         report.files.push(file);
     }
 
-    report.delivered = publisher.finish(DELIVERY_TIMEOUT)?.delivered;
+    outlet.finish(&mut report)?;
     Ok(report)
 }
