@@ -158,27 +158,17 @@ async fn ingest_focus(
     source_version: Option<String>,
     assume: Vec<(String, String)>,
 ) -> Result<ExitCode> {
-    let files = expand_csv_paths(&paths)?;
-    let source_version = match source_version {
-        Some(text) => parse_source_version(&text)?,
-        None => newest_mtime_micros(&files)?,
-    };
+    let files = list_files(&paths, &[".csv"])?;
+    let source_version = source_version_of(source_version.as_deref(), &files)?;
     let options = FocusOptions {
         source_version,
         assume: assume.into_iter().collect(),
     };
 
-    let report = tokio::task::spawn_blocking(move || {
+    run_ingest(source_version, move || {
         costflow_ingest::ingest_files(&files, &options, &kafka)
     })
     .await
-    .context("ingest thread")??;
-
-    print_ingest_report(&report, source_version);
-    if report.failed_files().next().is_some() {
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 async fn ingest_cur(
@@ -191,23 +181,13 @@ async fn ingest_cur(
     if files.is_empty() {
         bail!("no *.csv or *.csv.gz files in {paths:?}");
     }
-    let source_version = match source_version {
-        Some(text) => parse_source_version(&text)?,
-        None => newest_mtime_micros(&files)?,
-    };
+    let source_version = source_version_of(source_version.as_deref(), &files)?;
     let options = CurOptions { source_version };
 
-    let report = tokio::task::spawn_blocking(move || {
+    run_ingest(source_version, move || {
         costflow_ingest::cur::ingest_cur_files(&files, &options, &kafka)
     })
     .await
-    .context("ingest thread")??;
-
-    print_ingest_report(&report, source_version);
-    if report.failed_files().next().is_some() {
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 async fn ingest_azure_files(
@@ -217,11 +197,8 @@ async fn ingest_azure_files(
     source_version: Option<String>,
     assume: Vec<(String, String)>,
 ) -> Result<ExitCode> {
-    let files = expand_azure_paths(&paths)?;
-    let source_version = match source_version {
-        Some(text) => parse_source_version(&text)?,
-        None => newest_mtime_micros(&files)?,
-    };
+    let files = list_files(&paths, &[".csv", ".csv.gz", ".parquet"])?;
+    let source_version = source_version_of(source_version.as_deref(), &files)?;
     let dataset = match dataset {
         Some(name) => Some(AzureDataset::parse(&name).with_context(|| {
             format!("--dataset `{name}`: expected ActualCost or AmortizedCost")
@@ -243,16 +220,10 @@ async fn ingest_azure_files(
         })
         .collect();
 
-    let report =
-        tokio::task::spawn_blocking(move || costflow_ingest::ingest_azure(&files, &kafka, false))
-            .await
-            .context("ingest thread")??;
-
-    print_ingest_report(&report, source_version);
-    if report.failed_files().next().is_some() {
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(ExitCode::SUCCESS)
+    run_ingest(source_version, move || {
+        costflow_ingest::ingest_azure(&files, &kafka, false)
+    })
+    .await
 }
 
 async fn ingest_azure_runs(kafka: KafkaConfig, args: AzureArgs) -> Result<ExitCode> {
@@ -403,32 +374,6 @@ fn run_reject(uri: &str, dataset: &str, reason: &str) -> Reject {
 
 /// Files as given, and the `*.csv`, `*.csv.gz` and `*.parquet` files of directories
 /// in name order.
-fn expand_azure_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-                .with_context(|| format!("listing {}", path.display()))?
-                .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|p| {
-                    let name = p.to_string_lossy().to_ascii_lowercase();
-                    name.ends_with(".csv")
-                        || name.ends_with(".csv.gz")
-                        || name.ends_with(".parquet")
-                })
-                .collect();
-            found.sort();
-            files.extend(found);
-        } else {
-            files.push(path.clone());
-        }
-    }
-    if files.is_empty() {
-        bail!("no CSV files in {paths:?}");
-    }
-    Ok(files)
-}
-
 async fn ingest_cost_explorer(kafka: KafkaConfig, args: CostExplorerArgs) -> Result<ExitCode> {
     use costflow_ingest::cost_explorer::{self, CostExplorerOptions, RetryOptions};
 
@@ -475,14 +420,19 @@ fn print_ingest_report(report: &IngestReport, source_version: i64) {
 }
 
 /// Files as given, and the `*.csv` files of directories in name order.
-fn expand_csv_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// Files as given, and in each directory (not below it) every file whose name
+/// ends in one of `suffixes`, case-insensitively, in name order.
+fn list_files(paths: &[PathBuf], suffixes: &[&str]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(path)
                 .with_context(|| format!("listing {}", path.display()))?
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")))
+                .filter(|p| {
+                    let name = p.to_string_lossy().to_ascii_lowercase();
+                    suffixes.iter().any(|s| name.ends_with(s))
+                })
                 .collect();
             found.sort();
             files.extend(found);
@@ -491,9 +441,35 @@ fn expand_csv_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         }
     }
     if files.is_empty() {
-        bail!("no CSV files in {paths:?}");
+        bail!("no {} files in {paths:?}", suffixes.join(" or "));
     }
     Ok(files)
+}
+
+/// The run's source version: `--source-version`, or the newest modification
+/// time of its files.
+fn source_version_of(given: Option<&str>, files: &[PathBuf]) -> Result<i64> {
+    match given {
+        Some(text) => parse_source_version(text),
+        None => newest_mtime_micros(files),
+    }
+}
+
+/// Runs a blocking ingest, prints its report, and fails if a file failed.
+async fn run_ingest(
+    source_version: i64,
+    ingest: impl FnOnce() -> Result<IngestReport, costflow_ingest::publish::IngestError>
+        + Send
+        + 'static,
+) -> Result<ExitCode> {
+    let report = tokio::task::spawn_blocking(ingest)
+        .await
+        .context("ingest thread")??;
+    print_ingest_report(&report, source_version);
+    if report.failed_files().next().is_some() {
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn parse_source_version(text: &str) -> Result<i64> {
