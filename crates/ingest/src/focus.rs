@@ -15,6 +15,7 @@ use costflow_model::money::{integer_digits, split, MONEY_SCALE, QUANTITY_SCALE};
 use costflow_model::{CostRecord, RecordKey, Reject};
 use rust_decimal::Decimal;
 
+use crate::lines::LineCounter;
 use crate::text::{self, DateLayout};
 use crate::Row;
 
@@ -268,7 +269,7 @@ pub struct FocusReader {
     source_version: i64,
     layout: Option<DateLayout>,
     record: csv::StringRecord,
-    lines: LineCounter,
+    lines: LineCounter<BufReader<File>>,
     finished: bool,
 }
 
@@ -280,7 +281,10 @@ impl FocusReader {
             source,
         };
         let file = File::open(path).map_err(io_err)?;
-        let lines = LineCounter::new(File::open(path).map_err(io_err)?);
+        let lines = LineCounter::new(BufReader::with_capacity(
+            1 << 16,
+            File::open(path).map_err(io_err)?,
+        ));
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .from_reader(BufReader::with_capacity(1 << 16, file));
@@ -580,54 +584,6 @@ impl Iterator for FocusReader {
             self.finished = true;
         }
         row
-    }
-}
-
-/// Tells the 1-based line a record starts on from its byte offset.
-///
-/// The csv reader's own line count is off after blank lines and CRLF endings, so
-/// a second handle walks the file alongside it, counting newlines; records come in
-/// order, so the walk reads the file once.
-struct LineCounter {
-    reader: BufReader<File>,
-    offset: u64,
-    line: u64,
-}
-
-impl LineCounter {
-    fn new(file: File) -> Self {
-        Self {
-            reader: BufReader::with_capacity(1 << 16, file),
-            offset: 0,
-            line: 1,
-        }
-    }
-
-    /// The line of the record whose reading began at byte `start`: the first
-    /// byte at or after `start` that is not a line terminator.
-    fn line_at(&mut self, start: u64) -> io::Result<u64> {
-        use std::io::BufRead;
-
-        while self.offset < start {
-            let buf = self.reader.fill_buf()?;
-            if buf.is_empty() {
-                break;
-            }
-            let take = buf.len().min((start - self.offset) as usize);
-            self.line += buf[..take].iter().filter(|b| **b == b'\n').count() as u64;
-            self.reader.consume(take);
-            self.offset += take as u64;
-        }
-        loop {
-            let buf = self.reader.fill_buf()?;
-            match buf.first() {
-                Some(b'\n') => self.line += 1,
-                Some(b'\r') => {}
-                _ => return Ok(self.line),
-            }
-            self.reader.consume(1);
-            self.offset += 1;
-        }
     }
 }
 
