@@ -356,12 +356,11 @@ pub fn ingest_azure(
 ///
 /// Blocking: call it from a thread that may block (`spawn_blocking`).
 pub fn publish_rejects(rejects: &[Reject], kafka: &KafkaConfig) -> Result<u64, IngestError> {
-    let topic = kafka.topic(INGEST_REJECTS);
-    let codec = Codec::reject();
-    let mut publisher = Publisher::new(kafka)?;
+    let mut outlet = Outlet::new(kafka)?;
     for reject in rejects {
-        let payload = codec.encode(reject)?;
-        publisher.send(&topic, reject.source_uri.as_bytes(), &payload)?;
+        outlet.reject(reject)?;
     }
-    Ok(publisher.finish(DELIVERY_TIMEOUT)?.delivered)
+    let mut report = IngestReport::default();
+    outlet.finish(&mut report)?;
+    Ok(report.delivered)
 }
