@@ -17,6 +17,8 @@ scripts/stack.sh up
 # Reach the stack where stack.sh put it, unless told otherwise.
 export COSTFLOW_BROKERS="${COSTFLOW_BROKERS:-127.0.0.1:${COSTFLOW_KAFKA_PORT:-9092}}"
 export COSTFLOW_CLICKHOUSE_URL="${COSTFLOW_CLICKHOUSE_URL:-http://127.0.0.1:${COSTFLOW_CLICKHOUSE_HTTP_PORT:-8123}}"
+export COSTFLOW_AZURITE_URL="${COSTFLOW_AZURITE_URL:-http://127.0.0.1:${COSTFLOW_AZURITE_PORT:-10000}/devstoreaccount1}"
+export COSTFLOW_MOTO_URL="${COSTFLOW_MOTO_URL:-http://127.0.0.1:${COSTFLOW_MOTO_PORT:-4599}}"
 
 step "python for the collector interop tests"
 # A virtual environment in var/python with the pinned clients of
