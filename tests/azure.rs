@@ -833,15 +833,23 @@ async fn a_newer_run_replaces_the_period_and_reading_again_changes_nothing() {
     .await;
 
     env.apply_topics().await;
-    for _ in 0..2 {
-        let output = ingest_from_azurite(&env, &container, "restate/", &[]).await;
+    // The second time the checkpoints skip both runs; the third time --reread
+    // reads them again, which changes nothing either.
+    for pass in 0..3 {
+        let extra: &[&str] = if pass == 2 { &["--reread"] } else { &[] };
+        let output = ingest_from_azurite(&env, &container, "restate/", extra).await;
         let out = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "{out}");
         let runs: Vec<&str> = out.lines().filter(|l| l.starts_with("run ")).collect();
-        assert!(
-            runs[0].contains("ActualCost") && runs[1].contains("AmortizedCost"),
-            "{out}"
-        );
+        if pass == 1 {
+            assert!(runs.is_empty(), "{out}");
+            assert!(out.contains("2 run(s) already ingested"), "{out}");
+        } else {
+            assert!(
+                runs[0].contains("ActualCost") && runs[1].contains("AmortizedCost"),
+                "{out}"
+            );
+        }
         env.store_until_caught_up().await;
         let expected = file_totals(&ea_amortized_expect());
         assert_eq!(clickhouse_totals(&env).await, expected);
@@ -854,23 +862,17 @@ async fn a_newer_run_replaces_the_period_and_reading_again_changes_nothing() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watching_reads_each_new_run_once_and_stops_on_sigterm() {
-    let env = TestEnv::new("az_blob_watch");
-    let (container, client) = azurite_container(&env).await;
-    let actual = std::fs::read(shared_data(&format!("azure-export/{EA_ACTUAL}"))).unwrap();
-    let amortized = std::fs::read(shared_data(&format!("azure-export/{EA_AMORTIZED}"))).unwrap();
-    env.apply_topics().await;
-
+/// `costflow ingest azure --watch-secs 1` on the `watched/` prefix, running.
+fn start_watcher(env: &TestEnv, container: &str) -> tokio::process::Child {
     let endpoint = azurite_endpoint();
-    let watcher = tokio::process::Command::new(env!("CARGO_BIN_EXE_costflow"))
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_costflow"))
         .args([
             "ingest",
             "azure",
             "--account",
             AZURITE_ACCOUNT,
             "--container",
-            &container,
+            container,
             "--prefix",
             "watched/",
             "--endpoint",
@@ -886,36 +888,11 @@ async fn watching_reads_each_new_run_once_and_stops_on_sigterm() {
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .unwrap();
+        .unwrap()
+}
 
-    // Two runs arrive while it watches, the second one a restatement.
-    for (run, dataset, submitted, bytes, rows) in [
-        (
-            "watched/run1",
-            "ActualCost",
-            "2023-10-01T00:00:00Z",
-            actual,
-            11,
-        ),
-        (
-            "watched/run2",
-            "AmortizedCost",
-            "2023-10-05T00:00:00Z",
-            amortized,
-            28,
-        ),
-    ] {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let part = format!("{run}/part.csv");
-        upload(&client, &part, bytes).await;
-        upload(
-            &client,
-            &format!("{run}/manifest.json"),
-            manifest(dataset, submitted, &[(&part, rows)]),
-        )
-        .await;
-    }
-    tokio::time::sleep(Duration::from_secs(4)).await;
+/// Sends SIGTERM and returns what the watcher printed; it must exit cleanly.
+async fn stop_watcher(watcher: tokio::process::Child) -> String {
     let pid = watcher.id().unwrap().to_string();
     let killed = tokio::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -927,8 +904,58 @@ async fn watching_reads_each_new_run_once_and_stops_on_sigterm() {
         .await
         .expect("the watcher stops on SIGTERM")
         .unwrap();
-    let out = String::from_utf8_lossy(&output.stdout);
+    let out = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "{out}");
+    out
+}
+
+async fn upload_run(
+    client: &ContainerClient,
+    run: &str,
+    dataset: &str,
+    submitted: &str,
+    bytes: Vec<u8>,
+    rows: u64,
+) {
+    let part = format!("{run}/part.csv");
+    upload(client, &part, bytes).await;
+    upload(
+        client,
+        &format!("{run}/manifest.json"),
+        manifest(dataset, submitted, &[(&part, rows)]),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watching_reads_each_new_run_once_across_restarts() {
+    let env = TestEnv::new("az_blob_watch");
+    let (container, client) = azurite_container(&env).await;
+    let actual = std::fs::read(shared_data(&format!("azure-export/{EA_ACTUAL}"))).unwrap();
+    let amortized = std::fs::read(shared_data(&format!("azure-export/{EA_AMORTIZED}"))).unwrap();
+    let enterprise = Expect {
+        file: "opencost_headersets_Enterprise.csv",
+        args: &[],
+        account: "BillingAccountId",
+        currency: "BillingCurrencyCode",
+        cost: "CostInBillingCurrency",
+        period: Period::StartColumnUs("BillingPeriodStartDate"),
+        amortized: false,
+        rows: 1,
+        rejected: vec![],
+    };
+    env.apply_topics().await;
+
+    // Two runs arrive while it watches, the second one a restatement.
+    let watcher = start_watcher(&env, &container);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let run1 = ("watched/run1", "ActualCost", "2023-10-01T00:00:00Z");
+    upload_run(&client, run1.0, run1.1, run1.2, actual, 11).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let run2 = ("watched/run2", "AmortizedCost", "2023-10-05T00:00:00Z");
+    upload_run(&client, run2.0, run2.1, run2.2, amortized, 28).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let out = stop_watcher(watcher).await;
     let runs: Vec<&str> = out.lines().filter(|l| l.starts_with("run ")).collect();
     assert_eq!(runs.len(), 2, "each run read once:\n{out}");
     assert!(
@@ -940,11 +967,30 @@ async fn watching_reads_each_new_run_once_and_stops_on_sigterm() {
         "{out}"
     );
 
-    env.store_until_caught_up().await;
-    assert_eq!(
-        clickhouse_totals(&env).await,
-        file_totals(&ea_amortized_expect())
+    // A third run lands while no watcher runs. The restarted watcher reads it,
+    // and only it: the checkpoints say the first two were ingested.
+    let bytes = std::fs::read(shared_data(&format!("azure-export/{}", enterprise.file))).unwrap();
+    let run3 = ("watched/run3", "ActualCost", "2023-10-06T00:00:00Z");
+    upload_run(&client, run3.0, run3.1, run3.2, bytes, 1).await;
+    let watcher = start_watcher(&env, &container);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let out = stop_watcher(watcher).await;
+    let runs: Vec<&str> = out.lines().filter(|l| l.starts_with("run ")).collect();
+    assert_eq!(runs.len(), 1, "only the new run:\n{out}");
+    assert!(out.contains("2 run(s) already ingested"), "{out}");
+    assert!(
+        out.contains("rows read 1 = published 1 + rejected 0"),
+        "{out}"
     );
+
+    env.store_until_caught_up().await;
+    let mut expected = file_totals(&ea_amortized_expect());
+    let third = file_totals(&enterprise);
+    assert!(third.keys().all(|k| !expected.contains_key(k)));
+    expected.extend(third);
+    assert_eq!(clickhouse_totals(&env).await, expected);
+    let count = env.clickhouse("SELECT count() FROM line_items FINAL").await;
+    assert_eq!(count[0][0], "40", "11 + 28 + 1 lines, each once");
 }
 
 /// The CSV export as a Snappy Parquet file: the cost as DOUBLE, the rest as

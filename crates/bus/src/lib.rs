@@ -7,11 +7,15 @@
 pub mod config;
 pub mod consumer;
 pub mod publisher;
+pub mod reader;
 pub mod topics;
 
 pub use config::KafkaConfig;
 pub use consumer::{BatchConsumer, ConsumedBatch, Offsets};
 pub use publisher::{DeliveryReport, Publisher, PRODUCER_SETTINGS};
+/// The message types consumers hand out, so callers need not name rdkafka.
+pub use rdkafka::message::{Message, OwnedMessage};
+pub use reader::read_to_end;
 pub use topics::{TopicSpec, Topics};
 
 /// Everything that can go wrong on the bus.
@@ -35,6 +39,17 @@ pub enum BusError {
         topic: String,
         /// The broker's answer.
         reason: String,
+    },
+    /// A topic costflow needs is not on the cluster.
+    #[error("topic {0} does not exist; run `costflow topics apply`")]
+    MissingTopic(String),
+    /// An operation did not finish in time.
+    #[error("{what}: no answer within {waited:?}")]
+    Timeout {
+        /// What was being done.
+        what: String,
+        /// How long was waited.
+        waited: std::time::Duration,
     },
     /// Messages were not acknowledged by the broker.
     #[error("{failed} of {sent} messages were not delivered: {first_error}")]

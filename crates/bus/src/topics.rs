@@ -17,6 +17,8 @@ pub const BUNDLED: &str = include_str!("../../../topics.yaml");
 pub const COST_RECORDS: &str = "cost.records";
 /// Name of the topic of rejected input.
 pub const INGEST_REJECTS: &str = "ingest.rejects";
+/// Name of the topic of export runs that watching ingest workers finished.
+pub const INGEST_CHECKPOINTS: &str = "ingest.checkpoints";
 
 /// One topic of `topics.yaml`.
 #[derive(Debug, Clone, Deserialize)]

@@ -168,7 +168,8 @@ pub enum IngestSource {
     /// CSV.gz. Every file is checked before anything is published: a truncated or
     /// unreadable file fails the run and publishes none of its rows.
     Cur {
-        /// Files, or directories searched recursively for *.csv and *.csv.gz.
+        /// Files, or directories searched recursively for *.csv, *.csv.gz and
+        /// *.parquet.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Source version for every record: microseconds since the epoch or an
@@ -177,6 +178,11 @@ pub enum IngestSource {
         #[arg(long)]
         source_version: Option<String>,
     },
+    /// AWS CUR and Data Exports deliveries in an S3 bucket: for each report and
+    /// billing period the newest delivery whose manifest exists, read whole or
+    /// not at all. Deliveries already ingested (see ingest.checkpoints) are
+    /// skipped.
+    CurS3(CurS3Args),
     /// Azure Cost Management export runs in Blob Storage: every run under the
     /// prefix whose manifest.json (or legacy _manifest.json) exists, oldest first.
     /// A run is published whole or not at all.
@@ -236,14 +242,45 @@ pub struct AzureArgs {
     /// Seconds to wait for a first run's manifest to appear; 0 reads what is there.
     #[arg(long, default_value_t = 0)]
     pub wait_secs: u64,
-    /// Keep running and look for new runs every this many seconds, until SIGINT
-    /// or SIGTERM; 0 reads once and exits.
-    #[arg(long, default_value_t = 0)]
-    pub watch_secs: u64,
+    #[command(flatten)]
+    pub runs: RunArgs,
     /// BillingAccountId=ID or BillingCurrency=CODE for exports that lack the
     /// column; repeatable.
     #[arg(long, value_parser = key_value)]
     pub assume: Vec<(String, String)>,
+}
+
+/// `ingest cur-s3` flags. Credentials come from the AWS default provider chain,
+/// as for `ingest cost-explorer`.
+#[derive(Debug, Args)]
+pub struct CurS3Args {
+    /// The bucket the report or export delivers to.
+    #[arg(long)]
+    pub bucket: String,
+    /// The report's or export's S3 path prefix; every delivery under it is read.
+    #[arg(long, default_value = "")]
+    pub prefix: String,
+    /// The bucket's region.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
+    /// S3 endpoint instead of AWS's, e.g. a local test server (path-style).
+    #[arg(long, env = "COSTFLOW_S3_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    #[command(flatten)]
+    pub runs: RunArgs,
+}
+
+/// How export runs found by their manifests are watched and remembered.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Keep running and look for new runs every this many seconds, until SIGINT
+    /// or SIGTERM; 0 reads once and exits.
+    #[arg(long, default_value_t = 0)]
+    pub watch_secs: u64,
+    /// Read runs again even if ingest.checkpoints says they were ingested
+    /// (re-reading changes no total: the records replace themselves).
+    #[arg(long)]
+    pub reread: bool,
 }
 
 /// `ingest cost-explorer` flags. Credentials come from the AWS default provider

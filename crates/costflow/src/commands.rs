@@ -7,17 +7,15 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use costflow_bus::{topics::Applied, KafkaConfig, Topics};
-use costflow_ingest::azure::{BlobCredential, BlobSource};
 use costflow_ingest::{
     AzureDataset, AzureFile, AzureOptions, CurOptions, FocusOptions, IngestReport,
 };
 use costflow_model::money::Amount;
-use costflow_model::Reject;
 use costflow_store::{CostQuery, Dimension, Granularity, Store, StoreConfig, StoreConsumerOptions};
 use tokio::sync::watch;
 
 use crate::cli::{
-    AzureArgs, Cli, Command, ConsumerKind, CostExplorerArgs, GenerateArgs, IngestSource, StoreArgs,
+    Cli, Command, ConsumerKind, CostExplorerArgs, GenerateArgs, IngestSource, StoreArgs,
     TopicsAction,
 };
 
@@ -61,7 +59,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         } => ingest_cur(kafka, paths, source_version).await,
         Command::Ingest {
             source: IngestSource::Azure(args),
-        } => ingest_azure_runs(kafka, args).await,
+        } => crate::runs::ingest_azure_runs(kafka, args).await,
+        Command::Ingest {
+            source: IngestSource::CurS3(args),
+        } => crate::runs::ingest_cur_s3(kafka, args).await,
         Command::Ingest {
             source:
                 IngestSource::AzureFile {
@@ -92,7 +93,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 /// A channel that turns true on SIGINT or SIGTERM.
-fn shutdown_signal() -> watch::Receiver<bool> {
+pub(crate) fn shutdown_signal() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         let ctrl_c = tokio::signal::ctrl_c();
@@ -179,9 +180,10 @@ async fn ingest_cur(
     let files = costflow_ingest::cur::expand_cur_paths(&paths)
         .with_context(|| format!("listing {paths:?}"))?;
     if files.is_empty() {
-        bail!("no *.csv or *.csv.gz files in {paths:?}");
+        bail!("no *.csv, *.csv.gz or *.parquet files in {paths:?}");
     }
-    let source_version = source_version_of(source_version.as_deref(), &files)?;
+    let paths: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+    let source_version = source_version_of(source_version.as_deref(), &paths)?;
     let options = CurOptions { source_version };
 
     run_ingest(source_version, move || {
@@ -226,152 +228,6 @@ async fn ingest_azure_files(
     .await
 }
 
-async fn ingest_azure_runs(kafka: KafkaConfig, args: AzureArgs) -> Result<ExitCode> {
-    let credential = match (args.access_key, args.sas_token) {
-        (Some(key), _) => BlobCredential::AccessKey(key),
-        (None, Some(token)) => BlobCredential::SasToken(token.trim_start_matches('?').to_owned()),
-        (None, None) => BlobCredential::Anonymous,
-    };
-    let source = BlobSource {
-        account: args.account,
-        container: args.container,
-        prefix: args.prefix,
-        endpoint: args.endpoint,
-        credential,
-    };
-    let assume: std::collections::BTreeMap<String, String> = args.assume.into_iter().collect();
-    let mut seen = std::collections::HashSet::new();
-    let wait = Duration::from_secs(args.wait_secs);
-    let failed = read_azure_runs(&source, &kafka, &assume, wait, &mut seen).await?;
-    if args.watch_secs == 0 {
-        return Ok(if failed {
-            ExitCode::FAILURE
-        } else {
-            ExitCode::SUCCESS
-        });
-    }
-
-    // Watching: new runs (and new versions of a run's manifest) are read as they
-    // appear; runs already read in this process are not read again.
-    tracing::info!(every_secs = args.watch_secs, "watching for export runs");
-    let mut stop = shutdown_signal();
-    loop {
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => break,
-            _ = tokio::time::sleep(Duration::from_secs(args.watch_secs)) => {}
-        }
-        if let Err(err) = read_azure_runs(&source, &kafka, &assume, Duration::ZERO, &mut seen).await
-        {
-            tracing::warn!(error = %err, "reading export runs failed; retrying on the next round");
-        }
-    }
-    tracing::info!("stopped watching");
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Reads every run under the prefix not in `seen` (manifest name and submitted
-/// time), publishing each run whole or not at all. True when a run failed.
-async fn read_azure_runs(
-    source: &BlobSource,
-    kafka: &KafkaConfig,
-    assume: &std::collections::BTreeMap<String, String>,
-    wait: Duration,
-    seen: &mut std::collections::HashSet<String>,
-) -> Result<bool> {
-    let (runs, broken) = source.find_runs(wait, Duration::from_secs(5)).await?;
-    let broken: Vec<_> = broken
-        .into_iter()
-        .filter(|run| seen.insert(format!("{}: {}", run.manifest_blob, run.reason)))
-        .collect();
-    let runs: Vec<_> = runs
-        .into_iter()
-        .filter(|run| seen.insert(format!("{}@{}", run.manifest_blob, run.source_version())))
-        .collect();
-
-    let mut failed = !broken.is_empty();
-    let mut run_rejects: Vec<Reject> = broken
-        .iter()
-        .map(|run| run_reject(&source.blob_url(&run.manifest_blob), "unknown", &run.reason))
-        .collect();
-    for run in &broken {
-        println!("run {}: FAILED: {}", run.manifest_blob, run.reason);
-    }
-    if runs.is_empty() && broken.is_empty() && seen.is_empty() {
-        println!("no export run under {}/{}", source.container, source.prefix);
-    }
-
-    let spool_root = std::env::temp_dir().join(format!("costflow-azure-{}", std::process::id()));
-    for (index, run) in runs.iter().enumerate() {
-        let manifest_url = source.blob_url(&run.manifest_blob);
-        println!(
-            "run {} ({}, submitted {}, {})",
-            run.manifest.run_id.as_deref().unwrap_or("-"),
-            run.manifest.dataset,
-            run.manifest.submitted.to_rfc3339(),
-            manifest_url
-        );
-        let spool = spool_root.join(format!("run-{index}"));
-        let fetched = source.fetch_run(run, &spool).await;
-        let files = match fetched {
-            Ok(Ok(files)) => files,
-            Ok(Err(reason)) => {
-                println!("          FAILED: {reason}; nothing of this run was published");
-                run_rejects.push(run_reject(&manifest_url, &run.manifest.dataset, &reason));
-                failed = true;
-                let _ = std::fs::remove_dir_all(&spool);
-                continue;
-            }
-            Err(err) => {
-                let _ = std::fs::remove_dir_all(&spool_root);
-                // A storage failure: the run may be read again on a later try.
-                seen.remove(&format!("{}@{}", run.manifest_blob, run.source_version()));
-                return Err(err).context("reading the export run");
-            }
-        };
-        let files: Vec<AzureFile> = files
-            .into_iter()
-            .map(|mut file| {
-                file.options.assume = assume.clone();
-                file
-            })
-            .collect();
-        let kafka_run = kafka.clone();
-        let report = tokio::task::spawn_blocking(move || {
-            costflow_ingest::ingest_azure(&files, &kafka_run, true)
-        })
-        .await
-        .context("ingest thread")??;
-        let _ = std::fs::remove_dir_all(&spool);
-        print_ingest_report(&report, run.source_version());
-        failed |= report.failed_files().next().is_some();
-    }
-    let _ = std::fs::remove_dir_all(&spool_root);
-
-    if !run_rejects.is_empty() {
-        let kafka_rejects = kafka.clone();
-        tokio::task::spawn_blocking(move || {
-            costflow_ingest::publish_rejects(&run_rejects, &kafka_rejects)
-        })
-        .await
-        .context("ingest thread")??;
-    }
-    Ok(failed)
-}
-
-/// The reject that stands for a whole run that could not be read.
-fn run_reject(uri: &str, dataset: &str, reason: &str) -> Reject {
-    Reject {
-        source_provider: costflow_ingest::azure::PROVIDER.to_owned(),
-        source_dataset: dataset.to_owned(),
-        source_uri: uri.to_owned(),
-        line: None,
-        column: None,
-        value: None,
-        reason: format!("export run refused: {reason}"),
-        rejected_at: chrono::Utc::now(),
-    }
-}
-
 /// Files as given, and the `*.csv`, `*.csv.gz` and `*.parquet` files of directories
 /// in name order.
 async fn ingest_cost_explorer(kafka: KafkaConfig, args: CostExplorerArgs) -> Result<ExitCode> {
@@ -398,7 +254,7 @@ async fn ingest_cost_explorer(kafka: KafkaConfig, args: CostExplorerArgs) -> Res
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_ingest_report(report: &IngestReport, source_version: i64) {
+pub(crate) fn print_ingest_report(report: &IngestReport, source_version: i64) {
     println!("{:>9} {:>9} {:>9}  source", "read", "published", "rejected");
     for file in &report.files {
         println!(

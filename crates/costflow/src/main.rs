@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod runs;
 
 use clap::Parser;
 

@@ -39,6 +39,12 @@ pub fn open_decoded(path: &Path) -> io::Result<Box<dyn Read + Send>> {
     }
 }
 
+/// A local file as its absolute `file://` URI, as records and rejects name it.
+pub fn file_uri(path: &Path) -> String {
+    let absolute: PathBuf = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    format!("file://{}", absolute.display())
+}
+
 /// True for a path named like a gzip file.
 fn is_gzip_name(name: &str) -> bool {
     name.to_ascii_lowercase().ends_with(".gz")

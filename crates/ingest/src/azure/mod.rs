@@ -27,11 +27,12 @@ pub mod manifest;
 pub mod reader;
 mod records;
 
+pub use crate::input::file_uri;
 #[cfg(feature = "services")]
 pub use blob::{BlobCredential, BlobError, BlobSource, BrokenRun, ExportRun};
 pub use columns::{ColumnSet, Field, Layout};
 pub use manifest::Manifest;
-pub use reader::{file_uri, AzureDataset, AzureError, AzureOptions, AzureReader, PROVIDER};
+pub use reader::{AzureDataset, AzureError, AzureOptions, AzureReader, PROVIDER};
 
 #[cfg(test)]
 mod tests;

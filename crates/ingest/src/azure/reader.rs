@@ -8,7 +8,9 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::input::file_uri;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use costflow_model::money::{integer_digits, split, MONEY_SCALE, QUANTITY_SCALE};
@@ -758,10 +760,4 @@ fn midnight(day: NaiveDate) -> DateTime<Utc> {
 
 fn next_day(day: NaiveDate) -> NaiveDate {
     day.checked_add_signed(Duration::days(1)).unwrap_or(day)
-}
-
-/// A local file as a `file://` URI.
-pub fn file_uri(path: &Path) -> String {
-    let absolute: PathBuf = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-    format!("file://{}", absolute.display())
 }

@@ -1,22 +1,14 @@
 //! The rows of one export file as text records, whatever the file's format:
-//! CSV, CSV.gz (both streamed) or Parquet (read one row group at a time).
-//!
-//! A Parquet row becomes the same text cells a CSV row has, so one set of
-//! parsing rules serves both: strings as they are, numbers in plain decimal
-//! notation (a double as its shortest exact round-trip text), dates and
-//! timestamps as RFC 3339 UTC times, nulls as empty cells.
+//! CSV, CSV.gz (both streamed) or Parquet (as text cells, see
+//! [`crate::parquet_rows`]), so one set of parsing rules serves every format.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
-use parquet::file::reader::{FileReader, SerializedFileReader};
-use parquet::record::reader::RowIter;
-use parquet::record::Field as ParquetField;
-
 use super::reader::AzureError;
 use crate::lines::LineCounter;
+use crate::parquet_rows::ParquetRows;
 
 /// A byte stream over a file, decompressed when its name ends in `.gz`.
 type Stream = Box<dyn BufRead + Send>;
@@ -37,10 +29,7 @@ pub(crate) enum Records {
         reader: csv::Reader<Stream>,
         lines: LineCounter<Stream>,
     },
-    Parquet {
-        rows: RowIter<'static>,
-        row: u64,
-    },
+    Parquet(ParquetRows),
 }
 
 impl Records {
@@ -56,18 +45,8 @@ impl Records {
                 source,
             };
             let file = File::open(path).map_err(io_err)?;
-            let reader = SerializedFileReader::new(file).map_err(parquet_err)?;
-            let header = reader
-                .metadata()
-                .file_metadata()
-                .schema_descr()
-                .root_schema()
-                .get_fields()
-                .iter()
-                .map(|field| field.name().to_owned())
-                .collect();
-            let rows = reader.into_iter();
-            return Ok((Records::Parquet { rows, row: 0 }, header));
+            let (rows, header) = ParquetRows::open(file).map_err(parquet_err)?;
+            return Ok((Records::Parquet(rows), header));
         }
 
         let mut reader = csv::ReaderBuilder::new()
@@ -110,21 +89,14 @@ impl Records {
                 })?;
                 Ok(Next::Record(line))
             }
-            Records::Parquet { rows, row } => {
-                let Some(next) = rows.next() else {
-                    return Ok(Next::End);
-                };
-                let next = next.map_err(|source| AzureError::Parquet {
+            Records::Parquet(rows) => match rows.next(record) {
+                Ok(Some(row)) => Ok(Next::Record(row)),
+                Ok(None) => Ok(Next::End),
+                Err(source) => Err(AzureError::Parquet {
                     uri: uri.to_owned(),
                     source,
-                })?;
-                *row += 1;
-                record.clear();
-                for (_, field) in next.get_column_iter() {
-                    record.push_field(&field_text(field));
-                }
-                Ok(Next::Record(*row))
-            }
+                }),
+            },
         }
     }
 }
@@ -142,28 +114,6 @@ fn open_stream(path: &Path) -> io::Result<Stream> {
         Box::new(file)
     };
     Ok(Box::new(BufReader::with_capacity(1 << 16, inner)))
-}
-
-/// A Parquet value as the text a CSV export would hold.
-fn field_text(field: &ParquetField) -> String {
-    let time = |micros: i64| {
-        DateTime::<Utc>::from_timestamp_micros(micros)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-            .unwrap_or_default()
-    };
-    match field {
-        ParquetField::Null => String::new(),
-        ParquetField::Str(text) => text.clone(),
-        ParquetField::Bytes(bytes) => String::from_utf8_lossy(bytes.data()).into_owned(),
-        // Rust writes the shortest text that reads back as the same double, in
-        // plain notation: the value the file holds, digit for digit.
-        ParquetField::Double(value) => value.to_string(),
-        ParquetField::Float(value) => value.to_string(),
-        ParquetField::Date(days) => time(i64::from(*days) * 86_400_000_000),
-        ParquetField::TimestampMillis(millis) => time(millis.saturating_mul(1000)),
-        ParquetField::TimestampMicros(micros) => time(*micros),
-        other => other.to_string(),
-    }
 }
 
 /// A csv failure as a file error: an I/O cause (a truncated gzip) says so.

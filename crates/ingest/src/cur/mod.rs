@@ -1,12 +1,13 @@
 //! AWS Cost and Usage Reports: legacy CUR (`lineItem/UnblendedCost` columns) and
-//! CUR 2.0 / Data Exports (`line_item_unblended_cost`), as CSV or gzip-compressed
-//! CSV from local files and directories.
+//! CUR 2.0 / Data Exports (`line_item_unblended_cost`), as CSV, gzip-compressed
+//! CSV or Parquet, from local files and directories or an S3 bucket.
 //!
 //! - [`columns`]: the CUR columns read, matched by name in either spelling.
 //! - [`charge`]: line item types and their FOCUS meaning.
 //! - [`reader`]: one file, streamed row by row into records and rejects.
 //! - [`run`]: a run over many files: every file is read through once before
 //!   anything is published, so a truncated or unreadable file publishes nothing.
+//! - [`s3`]: deliveries in an S3 bucket, found by their manifests.
 //!
 //! # Mapping to FOCUS
 //!
@@ -85,6 +86,8 @@ pub mod columns;
 pub mod reader;
 #[cfg(feature = "services")]
 pub mod run;
+#[cfg(feature = "services")]
+pub mod s3;
 
 use std::io;
 use std::path::PathBuf;
@@ -94,7 +97,7 @@ use costflow_model::Reject;
 
 pub use reader::CurReader;
 #[cfg(feature = "services")]
-pub use run::{expand_cur_paths, ingest_cur_files};
+pub use run::{expand_cur_paths, ingest_cur_files, CurFile};
 
 /// `SourceProvider` of every CUR record.
 pub const PROVIDER: &str = "AWS";
@@ -131,6 +134,15 @@ pub enum CurError {
         line: u64,
         /// The cause.
         source: io::Error,
+    },
+    /// A Parquet file could not be read (a bad footer, a truncated or corrupt
+    /// row group).
+    #[error("{path}: unreadable Parquet: {source}")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: parquet::errors::ParquetError,
     },
     /// The CSV structure broke down past recovery.
     #[error("{path}: line {line}: {source}")]
@@ -196,7 +208,7 @@ impl CurError {
                 value,
                 ..
             } => (Some(*line), Some(*column), Some(Reject::clip(value))),
-            CurError::Open { .. } => (None, None, None),
+            CurError::Open { .. } | CurError::Parquet { .. } => (None, None, None),
         };
         Reject {
             source_provider: PROVIDER.to_owned(),

@@ -1,4 +1,4 @@
-//! One CUR file, plain or gzip CSV, streamed into records and rejects.
+//! One CUR file, plain or gzip CSV or Parquet, streamed into records and rejects.
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -11,7 +11,8 @@ use rust_decimal::Decimal;
 use super::charge::{EffectiveCostRule, LineItemType};
 use super::columns::{legacy_tag_key, CurColumn};
 use super::{CurError, CurOptions, DATASET_CUR2, DATASET_LEGACY, PROVIDER};
-use crate::input::{open_decoded, LineLocator, LineTracked};
+use crate::input::{file_uri, open_decoded, LineLocator, LineTracked};
+use crate::parquet_rows::ParquetRows;
 use crate::text::{self, DateLayout, Tags};
 use crate::Row;
 
@@ -52,14 +53,24 @@ impl From<Fault> for Refusal {
     }
 }
 
+/// Where a file's rows come from.
+enum Source {
+    /// CSV, plain or gzip, with the line each record starts on.
+    Csv {
+        reader: csv::Reader<LineTracked<Box<dyn Read + Send>>>,
+        lines: LineLocator,
+    },
+    /// Parquet (CUR 2.0 / Data Exports), a row's number standing for its line.
+    Parquet(ParquetRows),
+}
+
 /// Reads one CUR file as an iterator of [`Row`]s; a whole-file failure ends it
 /// with one `Err`.
 pub struct CurReader {
     path: PathBuf,
     uri: String,
     dataset: &'static str,
-    reader: csv::Reader<LineTracked<Box<dyn Read + Send>>>,
-    lines: LineLocator,
+    source: Source,
     header_len: usize,
     positions: Vec<Option<usize>>,
     tag_columns: Vec<(usize, String)>,
@@ -72,21 +83,36 @@ pub struct CurReader {
 }
 
 impl CurReader {
-    /// Opens a file (gzip is recognised by content) and reads its header.
+    /// Opens a file and reads its header. A name ending in `.parquet` is read as
+    /// Parquet, anything else as CSV (gzip is recognised by content).
     pub fn open(path: &Path, options: &CurOptions) -> Result<Self, CurError> {
-        let stream = open_decoded(path).map_err(|source| CurError::Open {
+        let open_err = |source| CurError::Open {
             path: path.to_owned(),
             source,
-        })?;
-        let (tracked, lines) = LineTracked::new(stream);
-        let mut reader = csv::ReaderBuilder::new()
-            .flexible(true)
-            .buffer_capacity(1 << 16)
-            .from_reader(tracked);
-        let headers = reader
-            .headers()
-            .map_err(|source| csv_error(path, 1, source))?
-            .clone();
+        };
+        let parquet = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+        let (source, headers) = if parquet {
+            let file = std::fs::File::open(path).map_err(open_err)?;
+            let (rows, header) = ParquetRows::open(file).map_err(|source| CurError::Parquet {
+                path: path.to_owned(),
+                source,
+            })?;
+            (Source::Parquet(rows), csv::StringRecord::from(header))
+        } else {
+            let stream = open_decoded(path).map_err(open_err)?;
+            let (tracked, lines) = LineTracked::new(stream);
+            let mut reader = csv::ReaderBuilder::new()
+                .flexible(true)
+                .buffer_capacity(1 << 16)
+                .from_reader(tracked);
+            let headers = reader
+                .headers()
+                .map_err(|source| csv_error(path, 1, source))?
+                .clone();
+            (Source::Csv { reader, lines }, headers)
+        };
 
         let mut positions: Vec<Option<usize>> = vec![None; CurColumn::ALL.len()];
         let mut names: Vec<Option<String>> = vec![None; CurColumn::ALL.len()];
@@ -133,15 +159,12 @@ impl CurReader {
             });
         }
 
-        let uri = std::fs::canonicalize(path)
-            .map(|p| format!("file://{}", p.display()))
-            .unwrap_or_else(|_| format!("file://{}", path.display()));
+        let uri = file_uri(path);
         Ok(CurReader {
             path: path.to_owned(),
             uri,
             dataset: if legacy { DATASET_LEGACY } else { DATASET_CUR2 },
-            reader,
-            lines,
+            source,
             header_len: headers.len(),
             positions,
             tag_columns,
@@ -152,6 +175,13 @@ impl CurReader {
             line: 1,
             finished: false,
         })
+    }
+
+    /// Names the file by `uri` in records and rejects instead of its local path
+    /// (a spooled copy of an S3 object is named by its `s3://` URI).
+    pub fn with_uri(mut self, uri: impl Into<String>) -> Self {
+        self.uri = uri.into();
+        self
     }
 
     /// The file as a URI, as it appears in records and rejects.
@@ -165,23 +195,36 @@ impl CurReader {
     }
 
     fn read_row(&mut self) -> Option<Result<Row, CurError>> {
-        match self.reader.read_record(&mut self.record) {
-            Ok(true) => {}
-            Ok(false) => return None,
-            Err(err) if matches!(err.kind(), csv::ErrorKind::Utf8 { .. }) => {
-                let start = err.position().map_or(0, |p| p.byte());
-                self.line = self.lines.line_at(start);
-                let fault = Fault {
-                    column: None,
-                    value: None,
-                    reason: "line is not valid UTF-8".to_owned(),
-                };
-                return Some(Ok(Row::Reject(self.reject(fault))));
-            }
-            Err(err) => return Some(Err(self.stream_error(err))),
+        match &mut self.source {
+            Source::Csv { reader, lines } => match reader.read_record(&mut self.record) {
+                Ok(true) => {
+                    let start = self.record.position().map_or(0, |p| p.byte());
+                    self.line = lines.line_at(start);
+                }
+                Ok(false) => return None,
+                Err(err) if matches!(err.kind(), csv::ErrorKind::Utf8 { .. }) => {
+                    let start = err.position().map_or(0, |p| p.byte());
+                    self.line = lines.line_at(start);
+                    let fault = Fault {
+                        column: None,
+                        value: None,
+                        reason: "line is not valid UTF-8".to_owned(),
+                    };
+                    return Some(Ok(Row::Reject(self.reject(fault))));
+                }
+                Err(err) => return Some(Err(self.stream_error(err))),
+            },
+            Source::Parquet(rows) => match rows.next(&mut self.record) {
+                Ok(Some(row)) => self.line = row,
+                Ok(None) => return None,
+                Err(source) => {
+                    return Some(Err(CurError::Parquet {
+                        path: self.path.clone(),
+                        source,
+                    }))
+                }
+            },
         }
-        let start = self.record.position().map_or(0, |p| p.byte());
-        self.line = self.lines.line_at(start);
 
         match self.build() {
             Ok(record) => Some(Ok(Row::Record(Box::new(record)))),

@@ -10,7 +10,7 @@
 //! Both passes stream; a file is read twice, never held in memory.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use costflow_bus::KafkaConfig;
 
@@ -19,39 +19,58 @@ use crate::input::expand_paths;
 use crate::publish::{FileReport, IngestError, IngestReport, Outlet};
 
 /// File names a CUR export directory holds data in.
-const CUR_SUFFIXES: [&str; 2] = [".csv", ".csv.gz"];
+const CUR_SUFFIXES: [&str; 3] = [".csv", ".csv.gz", ".parquet"];
 
-/// Files as given, and under each directory every `*.csv` and `*.csv.gz` file,
-/// recursively (an S3 export prefix copied to disk), in path order.
-pub fn expand_cur_paths(paths: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
-    expand_paths(paths, &CUR_SUFFIXES)
+/// One file of a run: where it is read from and what records name it by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurFile {
+    /// The local file (for an S3 delivery, its spooled copy).
+    pub path: PathBuf,
+    /// The file as records and rejects name it: `file://…` or `s3://…`.
+    pub uri: String,
+}
+
+impl CurFile {
+    /// A local file, named by its absolute `file://` URI.
+    pub fn local(path: PathBuf) -> Self {
+        let uri = crate::input::file_uri(&path);
+        CurFile { path, uri }
+    }
+
+    fn open(&self, options: &CurOptions) -> Result<CurReader, CurError> {
+        Ok(CurReader::open(&self.path, options)?.with_uri(&self.uri))
+    }
+}
+
+/// Files as given, and under each directory every `*.csv`, `*.csv.gz` and
+/// `*.parquet` file, recursively (an S3 export prefix copied to disk), in path
+/// order.
+pub fn expand_cur_paths(paths: &[PathBuf]) -> io::Result<Vec<CurFile>> {
+    Ok(expand_paths(paths, &CUR_SUFFIXES)?
+        .into_iter()
+        .map(CurFile::local)
+        .collect())
 }
 
 /// Reads every file through once; the refusal of each file that cannot be
-/// published, with its URI and dataset.
-pub fn check_files(paths: &[PathBuf], options: &CurOptions) -> Vec<(usize, String, CurError)> {
+/// published, with its index and error.
+pub fn check_files(files: &[CurFile], options: &CurOptions) -> Vec<(usize, CurError)> {
     let mut refused = Vec::new();
-    for (index, path) in paths.iter().enumerate() {
-        if let Some((uri, err)) = refusal(path, options) {
-            refused.push((index, uri, err));
+    for (index, file) in files.iter().enumerate() {
+        if let Some(err) = refusal(file, options) {
+            refused.push((index, err));
         }
     }
     refused
 }
 
-/// Why a file cannot be published, with its URI; `None` when it reads through.
-fn refusal(path: &Path, options: &CurOptions) -> Option<(String, CurError)> {
-    let reader = match CurReader::open(path, options) {
+/// Why a file cannot be published; `None` when it reads through.
+fn refusal(file: &CurFile, options: &CurOptions) -> Option<CurError> {
+    let reader = match file.open(options) {
         Ok(reader) => reader,
-        Err(err) => return Some((format!("file://{}", path.display()), err)),
+        Err(err) => return Some(err),
     };
-    let uri = reader.uri().to_owned();
-    for row in reader {
-        if let Err(err) = row {
-            return Some((uri, err));
-        }
-    }
-    None
+    reader.into_iter().find_map(Result::err)
 }
 
 /// Checks every file, then publishes their records and rejects and waits for
@@ -60,25 +79,24 @@ fn refusal(path: &Path, options: &CurOptions) -> Option<(String, CurError)> {
 ///
 /// Blocking: call it from a thread that may block (`spawn_blocking`).
 pub fn ingest_cur_files(
-    paths: &[PathBuf],
+    files: &[CurFile],
     options: &CurOptions,
     kafka: &KafkaConfig,
 ) -> Result<IngestReport, IngestError> {
     let mut outlet = Outlet::new(kafka)?;
     let mut report = IngestReport::default();
 
-    let refused = check_files(paths, options);
+    let refused = check_files(files, options);
     if !refused.is_empty() {
-        for (index, path) in paths.iter().enumerate() {
+        for (index, source) in files.iter().enumerate() {
             let mut file = FileReport {
-                uri: format!("file://{}", path.display()),
+                uri: source.uri.clone(),
                 ..FileReport::default()
             };
-            match refused.iter().find(|(i, _, _)| *i == index) {
-                Some((_, uri, err)) => {
-                    tracing::error!(file = %uri, error = %err, "file refused");
-                    outlet.reject(&err.to_reject(uri, DATASET_LEGACY))?;
-                    file.uri = uri.clone();
+            match refused.iter().find(|(i, _)| *i == index) {
+                Some((_, err)) => {
+                    tracing::error!(file = %file.uri, error = %err, "file refused");
+                    outlet.reject(&err.to_reject(&file.uri, DATASET_LEGACY))?;
                     file.error = Some(err.to_string());
                 }
                 None => {
@@ -92,12 +110,12 @@ pub fn ingest_cur_files(
         return Ok(report);
     }
 
-    for path in paths {
+    for source in files {
         let mut file = FileReport {
-            uri: format!("file://{}", path.display()),
+            uri: source.uri.clone(),
             ..FileReport::default()
         };
-        let reader = match CurReader::open(path, options) {
+        let reader = match source.open(options) {
             Ok(reader) => reader,
             Err(err) => {
                 // Readable a moment ago: the file changed or vanished under the run.
