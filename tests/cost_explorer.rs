@@ -28,18 +28,6 @@ const LINKED: &str = "111122223333";
 /// seconds, currency).
 type PeriodTotals = BTreeMap<(String, i64, String), (Decimal, Decimal)>;
 
-fn moto_url() -> String {
-    std::env::var("COSTFLOW_MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:4599".to_owned())
-}
-
-/// Dummy static credentials for moto, and no instance-metadata lookups.
-const AWS_ENV: [(&str, &str); 4] = [
-    ("AWS_ACCESS_KEY_ID", "testing"),
-    ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ("AWS_EC2_METADATA_DISABLED", "true"),
-    ("AWS_CONFIG_FILE", "/dev/null"),
-];
-
 fn aws_example() -> Value {
     let path = shared_data("aws-ce/awscli-example_get-cost-and-usage_service-tag.json");
     serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()

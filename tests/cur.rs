@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use rust_decimal::Decimal;
 use support::*;
@@ -403,4 +404,372 @@ async fn closed_period_correction_lands_in_the_charge_period_it_corrects() {
     assert!(api_totals(&env, "2025-06-01", "2025-08-01")
         .await
         .is_empty());
+}
+
+// CUR and Data Exports deliveries in S3 (moto).
+
+/// moto does not check request signatures, but refuses to overwrite an object
+/// for a request that carries none: a well-formed header with a dummy signature.
+const MOTO_AUTH: &str = "AWS4-HMAC-SHA256 Credential=testing/20231101/us-east-1/s3/aws4_request, \
+     SignedHeaders=host, Signature=0";
+
+/// A fresh bucket in moto, named after the test; plain HTTP puts the test's
+/// objects.
+async fn s3_bucket(test: &str) -> String {
+    let bucket = format!("costflow-{}-{}", test.replace('_', "-"), std::process::id());
+    let response = reqwest::Client::new()
+        .put(format!("{}/{bucket}", moto_url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{response:?}");
+    bucket
+}
+
+async fn s3_put(bucket: &str, key: &str, bytes: Vec<u8>) {
+    let response = reqwest::Client::new()
+        .put(format!("{}/{bucket}/{key}", moto_url()))
+        .header("authorization", MOTO_AUTH)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{response:?}");
+}
+
+/// A legacy CUR manifest for November 2023, as AWS writes it.
+fn legacy_manifest(bucket: &str, assembly: &str, keys: &[&str]) -> Vec<u8> {
+    serde_json::json!({
+        "assemblyId": assembly,
+        "account": "123456789012",
+        "columns": [],
+        "charset": "UTF-8",
+        "compression": "GZIP",
+        "contentType": "text/csv",
+        "reportId": "0f0e",
+        "reportName": "costs",
+        "billingPeriod": {"start": "20231101T000000.000Z", "end": "20231201T000000.000Z"},
+        "bucket": bucket,
+        "reportKeys": keys,
+        "additionalArtifactKeys": []
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Puts a legacy CUR delivery: the gzip data file, the assembly's manifest and
+/// the period-level copy of it.
+async fn put_legacy_delivery(bucket: &str, assembly: &str, csv: &Path) {
+    let period = "cur/costs/20231101-20231201";
+    let key = format!("{period}/{assembly}/costs-00001.csv.gz");
+    s3_put(bucket, &key, gzip(&std::fs::read(csv).unwrap())).await;
+    let manifest = legacy_manifest(bucket, assembly, &[&key]);
+    s3_put(
+        bucket,
+        &format!("{period}/{assembly}/costs-Manifest.json"),
+        manifest.clone(),
+    )
+    .await;
+    s3_put(bucket, &format!("{period}/costs-Manifest.json"), manifest).await;
+}
+
+async fn ingest_s3(env: &TestEnv, bucket: &str, prefix: &str) -> std::process::Output {
+    let url = moto_url();
+    let args = [
+        "ingest",
+        "cur-s3",
+        "--bucket",
+        bucket,
+        "--prefix",
+        prefix,
+        "--endpoint-url",
+        &url,
+    ];
+    env.costflow_with_env(&args, &AWS_ENV).await
+}
+
+fn deliveries(out: &str) -> Vec<&str> {
+    out.lines().filter(|l| l.starts_with("delivery ")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_cur_delivery_in_s3_reconciles_is_read_once_and_restated_whole() {
+    let env = TestEnv::new("cur_s3_legacy");
+    let bucket = s3_bucket("cur_s3_legacy").await;
+    put_legacy_delivery(&bucket, "a1", &real_cur()).await;
+    env.apply_topics().await;
+
+    let output = ingest_s3(&env, &bucket, "cur/").await;
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}");
+    assert_eq!(
+        deliveries(&out).len(),
+        1,
+        "two manifests, one delivery:\n{out}"
+    );
+    assert!(
+        out.contains("rows read 1281 = published 1281 + rejected 0"),
+        "{out}"
+    );
+    env.store_until_caught_up().await;
+    let expected = cur_file_totals(&real_cur());
+    assert_eq!(clickhouse_period_totals(&env).await, expected);
+    let uris = env
+        .clickhouse("SELECT DISTINCT source_uri FROM line_items")
+        .await;
+    assert_eq!(
+        uris,
+        [[format!(
+            "s3://{bucket}/cur/costs/20231101-20231201/a1/costs-00001.csv.gz"
+        )]]
+    );
+
+    // The same delivery again: the checkpoint skips it.
+    let output = ingest_s3(&env, &bucket, "cur/").await;
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}");
+    assert!(deliveries(&out).is_empty(), "{out}");
+    assert!(out.contains("1 run(s) already ingested"), "{out}");
+
+    // AWS restates the month in a new assembly: some amounts change, a line
+    // goes. Only the new assembly is read and it replaces the month whole.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let restated = scratch_dir("cur-s3-restated").join("restated.csv");
+    write_restated_month(&restated, &[(10, "12.5"), (20, "3.1E-3"), (30, "0")], 40);
+    put_legacy_delivery(&bucket, "a2", &restated).await;
+    let output = ingest_s3(&env, &bucket, "cur/").await;
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}");
+    let read = deliveries(&out);
+    assert_eq!(read.len(), 1, "{out}");
+    assert!(read[0].starts_with("delivery a2 "), "{out}");
+    assert!(out.contains("rows read 1280 = published 1280"), "{out}");
+    env.store_until_caught_up().await;
+    let expected = cur_file_totals(&restated);
+    assert_eq!(clickhouse_period_totals(&env).await, expected);
+    assert_eq!(latest_line_items(&env).await, 1280);
+    assert_eq!(projection_totals(&env).await, by_account(&expected));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_naming_a_missing_file_publishes_nothing() {
+    let env = TestEnv::new("cur_s3_missing");
+    let bucket = s3_bucket("cur_s3_missing").await;
+    let period = "cur/costs/20231101-20231201";
+    let present = format!("{period}/a1/costs-00001.csv.gz");
+    let missing = format!("{period}/a1/costs-00002.csv.gz");
+    s3_put(&bucket, &present, gzip(&std::fs::read(real_cur()).unwrap())).await;
+    s3_put(
+        &bucket,
+        &format!("{period}/a1/costs-Manifest.json"),
+        legacy_manifest(&bucket, "a1", &[&present, &missing]),
+    )
+    .await;
+    env.apply_topics().await;
+
+    let output = ingest_s3(&env, &bucket, "cur/").await;
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{out}");
+    assert!(
+        out.contains(&format!(
+            "the manifest names s3://{bucket}/{missing}, which does not exist"
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("published 1281"), "{out}");
+    let rejects = read_rejects(&env, 1).await;
+    assert_eq!(
+        rejects[0].source_uri,
+        format!("s3://{bucket}/{period}/a1/costs-Manifest.json")
+    );
+    assert!(
+        rejects[0].reason.contains("export run refused"),
+        "{rejects:?}"
+    );
+    env.store_until_caught_up().await;
+    let count = env.clickhouse("SELECT count() FROM line_items").await;
+    assert_eq!(count[0][0], "0");
+}
+
+/// `lineItem/UnblendedCost` as CUR 2.0 spells it: `line_item_unblended_cost`.
+fn cur2_name(legacy: &str) -> String {
+    let mut name = String::new();
+    for (i, c) in legacy.replace('/', "_").chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 && !name.ends_with('_') {
+            name.push('_');
+        }
+        name.push(c.to_ascii_lowercase());
+    }
+    name
+}
+
+/// The real legacy CUR as a CUR 2.0 Parquet file, converted here (not an AWS
+/// output): snake_case columns, costs as DOUBLE, dates as TIMESTAMP, and a
+/// `resource_tags` map holding `user_team` on every other line.
+fn cur2_parquet() -> Vec<u8> {
+    use parquet::column::writer::ColumnWriter;
+    use parquet::data_type::ByteArray;
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use std::sync::Arc;
+
+    let mut reader = csv::Reader::from_path(real_cur()).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(cur2_name).collect();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let kind = |name: &str| match name {
+        "line_item_unblended_cost" => "DOUBLE",
+        "bill_billing_period_start_date"
+        | "bill_billing_period_end_date"
+        | "line_item_usage_start_date"
+        | "line_item_usage_end_date" => "TIMESTAMP",
+        _ => "STRING",
+    };
+    let mut fields: Vec<String> = header
+        .iter()
+        .map(|h| match kind(h) {
+            "DOUBLE" => format!("OPTIONAL DOUBLE {h};"),
+            "TIMESTAMP" => format!("OPTIONAL INT64 {h} (TIMESTAMP(MICROS,true));"),
+            _ => format!("OPTIONAL BYTE_ARRAY {h} (UTF8);"),
+        })
+        .collect();
+    fields.push(
+        "OPTIONAL GROUP resource_tags (MAP) { REPEATED GROUP key_value { \
+         REQUIRED BYTE_ARRAY key (UTF8); OPTIONAL BYTE_ARRAY value (UTF8); } }"
+            .to_owned(),
+    );
+    let schema = format!("message cur2 {{ {} }}", fields.join(" "));
+    let schema = Arc::new(parquet::schema::parser::parse_message_type(&schema).unwrap());
+    let properties = WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .build();
+    let mut writer = SerializedFileWriter::new(Vec::new(), schema, Arc::new(properties)).unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    let mut index = 0;
+    let tagged = |row: usize| row % 2 == 0;
+    while let Some(mut column) = group.next_column().unwrap() {
+        if index >= header.len() {
+            // The map's key column, then its value column: one entry on tagged
+            // rows, an empty map on the others.
+            let is_key = index == header.len();
+            let defs: Vec<i16> = (0..rows.len())
+                .map(|r| match (tagged(r), is_key) {
+                    (false, _) => 1,
+                    (true, true) => 2,
+                    (true, false) => 3,
+                })
+                .collect();
+            let reps = vec![0i16; rows.len()];
+            let values: Vec<ByteArray> = (0..rows.len())
+                .filter(|r| tagged(*r))
+                .map(|r| {
+                    if is_key {
+                        ByteArray::from("user_team")
+                    } else {
+                        ByteArray::from(format!("team-{}", r % 3).as_str())
+                    }
+                })
+                .collect();
+            match column.untyped() {
+                ColumnWriter::ByteArrayColumnWriter(w) => {
+                    w.write_batch(&values, Some(&defs), Some(&reps)).unwrap();
+                }
+                _ => unreachable!("map keys and values are strings"),
+            }
+            column.close().unwrap();
+            index += 1;
+            continue;
+        }
+        let cells: Vec<&str> = rows.iter().map(|r| &r[index]).collect();
+        let defs: Vec<i16> = cells.iter().map(|c| i16::from(!c.is_empty())).collect();
+        let present = cells.iter().filter(|c| !c.is_empty());
+        match column.untyped() {
+            ColumnWriter::ByteArrayColumnWriter(w) => {
+                let values: Vec<ByteArray> = present.map(|c| ByteArray::from(*c)).collect();
+                w.write_batch(&values, Some(&defs), None).unwrap();
+            }
+            ColumnWriter::DoubleColumnWriter(w) => {
+                let values: Vec<f64> = present.map(|c| c.parse().unwrap()).collect();
+                w.write_batch(&values, Some(&defs), None).unwrap();
+            }
+            ColumnWriter::Int64ColumnWriter(w) => {
+                let values: Vec<i64> = present
+                    .map(|c| {
+                        chrono::DateTime::parse_from_rfc3339(c)
+                            .unwrap()
+                            .timestamp_micros()
+                    })
+                    .collect();
+                w.write_batch(&values, Some(&defs), None).unwrap();
+            }
+            _ => unreachable!("only strings, doubles and timestamps are written"),
+        }
+        column.close().unwrap();
+        index += 1;
+    }
+    group.close().unwrap();
+    writer.into_inner().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_exports_parquet_delivery_in_s3_reconciles() {
+    let env = TestEnv::new("cur_s3_parquet");
+    let bucket = s3_bucket("cur_s3_parquet").await;
+    let data = "exports/costs2/data/BILLING_PERIOD=2023-11/costs2-00001.snappy.parquet";
+    s3_put(&bucket, data, cur2_parquet()).await;
+    let manifest = serde_json::json!({
+        "version": "2.0",
+        "executionId": "e-0001",
+        "exportArn": "arn:aws:bcm-data-exports:us-east-1:123456789012:export/costs2",
+        "exportName": "costs2",
+        "billingPeriod": {"start": "2023-11-01T00:00:00.000Z", "end": "2023-12-01T00:00:00.000Z"},
+        "dataFiles": [format!("s3://{bucket}/{data}")]
+    });
+    s3_put(
+        &bucket,
+        "exports/costs2/metadata/BILLING_PERIOD=2023-11/costs2-Manifest.json",
+        manifest.to_string().into_bytes(),
+    )
+    .await;
+    env.apply_topics().await;
+
+    let output = ingest_s3(&env, &bucket, "exports/").await;
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}");
+    assert!(
+        out.contains("rows read 1281 = published 1281 + rejected 0"),
+        "{out}"
+    );
+    env.store_until_caught_up().await;
+
+    // Each cost is the DOUBLE the file holds, read back as its shortest text.
+    let csv_path = scratch_dir("cur-s3-parquet").join("as-double.csv");
+    let mut reader = csv::Reader::from_path(real_cur()).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let cost = headers
+        .iter()
+        .position(|h| h == "lineItem/UnblendedCost")
+        .unwrap();
+    let mut writer = csv::Writer::from_path(&csv_path).unwrap();
+    writer.write_record(&headers).unwrap();
+    for row in reader.records() {
+        let mut row: Vec<String> = row.unwrap().iter().map(str::to_owned).collect();
+        row[cost] = row[cost].parse::<f64>().unwrap().to_string();
+        writer.write_record(&row).unwrap();
+    }
+    writer.flush().unwrap();
+    assert_eq!(
+        clickhouse_period_totals(&env).await,
+        cur_file_totals(&csv_path)
+    );
+    let datasets = env
+        .clickhouse("SELECT DISTINCT source_dataset FROM line_items")
+        .await;
+    assert_eq!(datasets, [["CUR2"]]);
+    let tagged = env
+        .clickhouse(
+            "SELECT toString(count()) FROM line_items FINAL \
+             WHERE has(tag_keys, 'user_team')",
+        )
+        .await;
+    assert_eq!(tagged, [["641"]], "every other of 1281 lines");
 }

@@ -25,6 +25,19 @@ pub fn clickhouse_url() -> String {
     std::env::var("COSTFLOW_CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".to_owned())
 }
 
+/// The moto server (`scripts/stack.sh` starts it): S3, Cost Explorer, EC2.
+pub fn moto_url() -> String {
+    std::env::var("COSTFLOW_MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:4599".to_owned())
+}
+
+/// Dummy static credentials for moto, and no instance-metadata lookups.
+pub const AWS_ENV: [(&str, &str); 4] = [
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+    ("AWS_CONFIG_FILE", "/dev/null"),
+];
+
 /// A file of the shared real data set.
 pub fn shared_data(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
