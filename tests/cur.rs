@@ -645,7 +645,7 @@ fn cur2_parquet() -> Vec<u8> {
     let mut writer = SerializedFileWriter::new(Vec::new(), schema, Arc::new(properties)).unwrap();
     let mut group = writer.next_row_group().unwrap();
     let mut index = 0;
-    let tagged = |row: usize| row % 2 == 0;
+    let tagged = |row: usize| row.is_multiple_of(2);
     while let Some(mut column) = group.next_column().unwrap() {
         if index >= header.len() {
             // The map's key column, then its value column: one entry on tagged
