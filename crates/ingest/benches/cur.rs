@@ -6,7 +6,7 @@
 //! as it is and gzip-compressed. Throughput is in records per second on one core.
 //! The benchmark says so and measures nothing when the sample is not there.
 //!
-//! Azure exports get their own group here once their reader exists.
+//! Azure exports have their own benchmark, `benches/azure.rs`.
 //!
 //! `cargo bench -p costflow-ingest --bench cur`
 
