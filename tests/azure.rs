@@ -891,24 +891,6 @@ fn start_watcher(env: &TestEnv, container: &str) -> tokio::process::Child {
         .unwrap()
 }
 
-/// Sends SIGTERM and returns what the watcher printed; it must exit cleanly.
-async fn stop_watcher(watcher: tokio::process::Child) -> String {
-    let pid = watcher.id().unwrap().to_string();
-    let killed = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(killed.success());
-    let output = tokio::time::timeout(Duration::from_secs(60), watcher.wait_with_output())
-        .await
-        .expect("the watcher stops on SIGTERM")
-        .unwrap();
-    let out = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "{out}");
-    out
-}
-
 async fn upload_run(
     client: &ContainerClient,
     run: &str,

@@ -773,3 +773,60 @@ async fn data_exports_parquet_delivery_in_s3_reconciles() {
         .await;
     assert_eq!(tagged, [["641"]], "every other of 1281 lines");
 }
+
+/// `costflow ingest cur-s3 --watch-secs 1`, running.
+fn start_cur_watcher(env: &TestEnv, bucket: &str) -> tokio::process::Child {
+    let url = moto_url();
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_costflow"))
+        .args([
+            "ingest",
+            "cur-s3",
+            "--bucket",
+            bucket,
+            "--prefix",
+            "cur/",
+            "--endpoint-url",
+            &url,
+            "--watch-secs",
+            "1",
+        ])
+        .envs(AWS_ENV)
+        .env("COSTFLOW_BROKERS", brokers())
+        .env("COSTFLOW_TOPIC_PREFIX", env.topic_prefix())
+        .env("COSTFLOW_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watching_s3_reads_a_new_delivery_once_across_restarts() {
+    let env = TestEnv::new("cur_s3_watch");
+    let bucket = s3_bucket("cur_s3_watch").await;
+    env.apply_topics().await;
+
+    let watcher = start_cur_watcher(&env, &bucket);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    put_legacy_delivery(&bucket, "a1", &real_cur()).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let out = stop_watcher(watcher).await;
+    assert_eq!(deliveries(&out).len(), 1, "{out}");
+    assert!(
+        out.contains("rows read 1281 = published 1281 + rejected 0"),
+        "{out}"
+    );
+
+    let watcher = start_cur_watcher(&env, &bucket);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let out = stop_watcher(watcher).await;
+    assert!(deliveries(&out).is_empty(), "{out}");
+    assert!(out.contains("1 run(s) already ingested"), "{out}");
+
+    env.store_until_caught_up().await;
+    assert_eq!(
+        clickhouse_period_totals(&env).await,
+        cur_file_totals(&real_cur())
+    );
+    assert_eq!(latest_line_items(&env).await, 1281);
+}

@@ -370,3 +370,21 @@ pub async fn read_rejects(env: &TestEnv, count: usize) -> Vec<costflow_model::Re
     rejects.sort_by_key(|r: &costflow_model::Reject| r.line);
     rejects
 }
+
+/// Sends SIGTERM and returns what the watcher printed; it must exit cleanly.
+pub async fn stop_watcher(watcher: tokio::process::Child) -> String {
+    let pid = watcher.id().unwrap().to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let output = tokio::time::timeout(Duration::from_secs(60), watcher.wait_with_output())
+        .await
+        .expect("the watcher stops on SIGTERM")
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{out}");
+    out
+}
