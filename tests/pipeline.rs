@@ -46,6 +46,10 @@ async fn ingesting_the_same_file_twice_changes_no_total() {
     env.costflow_ok(&["ingest", "focus", sample.to_str().unwrap()])
         .await;
     env.store_until_caught_up().await;
+    // No merge may collapse the resent rows before the refresh sees them: the
+    // refresh itself must find and drop the duplicates.
+    env.clickhouse_statement(&format!("SYSTEM STOP MERGES {}.line_items", env.database()))
+        .await;
     env.costflow_ok(&["ingest", "focus", sample.to_str().unwrap()])
         .await;
     let out = env.store_until_caught_up().await;
@@ -54,6 +58,8 @@ async fn ingesting_the_same_file_twice_changes_no_total() {
         "second pass read the resend: {out}"
     );
 
+    let stored = env.clickhouse("SELECT count() FROM line_items").await;
+    assert_eq!(stored[0][0], "2000", "both copies are still stored");
     let count = env.clickhouse("SELECT count() FROM line_items FINAL").await;
     assert_eq!(count[0][0], "1000");
     assert_eq!(line_item_totals(&env).await, expected);

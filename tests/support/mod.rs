@@ -148,20 +148,27 @@ impl TestEnv {
 
     /// Runs a query against this environment's database; tab-separated rows.
     pub async fn clickhouse(&self, sql: &str) -> Vec<Vec<String>> {
+        self.clickhouse_statement(&format!("{sql} FORMAT TabSeparated"))
+            .await
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| l.split('\t').map(str::to_owned).collect())
+            .collect()
+    }
+
+    /// Runs a statement against this environment's database; its raw answer.
+    pub async fn clickhouse_statement(&self, sql: &str) -> String {
         let response = reqwest::Client::new()
             .post(clickhouse_url())
             .query(&[("database", self.database())])
-            .body(format!("{sql} FORMAT TabSeparated"))
+            .body(sql.to_owned())
             .send()
             .await
             .expect("ClickHouse answers");
         let status = response.status();
         let text = response.text().await.unwrap();
         assert!(status.is_success(), "{sql}\n{text}");
-        text.lines()
-            .filter(|l| !l.is_empty())
-            .map(|l| l.split('\t').map(str::to_owned).collect())
-            .collect()
+        text
     }
 }
 

@@ -82,6 +82,11 @@ impl BatchConsumer {
                 ("enable.auto.offset.store", "false"),
                 ("auto.offset.reset", "earliest"),
                 ("queued.max.messages.kbytes", "32768"),
+                // librdkafka waits up to 500 ms by default for a fetch to fill; a
+                // broker that holds fetches that long (tansu does) caps a catching-up
+                // consumer well below its own speed. 100 ms halved the store
+                // consumer's time over 337,096 records here (BENCHMARKS.md).
+                ("fetch.wait.max.ms", "100"),
                 ("session.timeout.ms", "30000"),
             ])
             .create()

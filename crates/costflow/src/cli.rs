@@ -329,12 +329,18 @@ pub struct StoreArgs {
     /// Stop once every assigned partition is consumed and committed to its end.
     #[arg(long)]
     pub until_caught_up: bool,
-    /// Most records per ClickHouse insert.
+    /// Most records decoded at a time; one ClickHouse insert spans every batch
+    /// between two refreshes.
     #[arg(long, default_value_t = 5000)]
     pub batch_size: usize,
-    /// Longest seconds inserted rows wait for their projection refresh and commit.
+    /// Longest seconds inserted rows wait for their projection refresh and commit
+    /// while the consumer catches up (its batches come back full).
     #[arg(long, default_value_t = 5)]
     pub refresh_interval_secs: u64,
+    /// Milliseconds between projection refreshes while the consumer keeps up
+    /// with the topic: how soon new rows become visible.
+    #[arg(long, default_value_t = 1000)]
+    pub live_refresh_interval_ms: u64,
     /// Test hook: abort right after the first insert, before any commit.
     #[arg(long, hide = true)]
     pub crash_after_insert: bool,

@@ -366,6 +366,7 @@ async fn consume_store(kafka: &KafkaConfig, store: &Store, args: StoreArgs) -> R
         group_id: args.group_id,
         batch_size: args.batch_size.max(1),
         refresh_interval: Duration::from_secs(args.refresh_interval_secs),
+        live_refresh_interval: Duration::from_millis(args.live_refresh_interval_ms),
         until_caught_up: args.until_caught_up,
         crash_after_insert: args.crash_after_insert,
         ..StoreConsumerOptions::default()

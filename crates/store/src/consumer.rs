@@ -1,11 +1,14 @@
 //! The store consumer: `cost.records` into ClickHouse, exactly once in effect.
 //!
-//! Each batch is inserted into `line_items` and acknowledged by ClickHouse; the
-//! billing periods it touched are marked dirty. Every `refresh_interval`, or as
-//! soon as the topic goes quiet, the dirty periods' projection is refreshed and
-//! only then are the offsets committed. A crash anywhere before the commit means
-//! the messages are read again; the insert collapses duplicates and the refresh
-//! recomputes from scratch, so no total changes.
+//! Batches are streamed into one open `line_items` insert, so ClickHouse parses
+//! one batch while the next is decoded; the billing periods they touch are marked
+//! dirty. Every `live_refresh_interval` while the consumer keeps up (every
+//! `refresh_interval` while it catches up), or as soon as the topic goes quiet,
+//! the insert is ended and acknowledged by ClickHouse, the dirty periods'
+//! projection is refreshed, and only then are the offsets committed. A crash
+//! anywhere before the commit means the messages are read again; the insert
+//! collapses duplicates and the refresh recomputes from scratch, so no total
+//! changes.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -29,19 +32,27 @@ const REJECT_FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct StoreConsumerOptions {
     /// Consumer group id; every instance of the store consumer shares it.
     pub group_id: String,
-    /// Most messages inserted per ClickHouse insert.
+    /// Most messages read and decoded at a time. One ClickHouse insert spans
+    /// every batch until the next refresh.
     pub batch_size: usize,
     /// How long a batch waits to fill once its first message arrived.
     pub linger: Duration,
     /// Longest wait for a first message before the topic counts as quiet.
     pub idle: Duration,
     /// Longest time inserted rows may wait for their projection refresh and
-    /// offset commit while messages keep arriving.
+    /// offset commit while the consumer is catching up (its batches come back
+    /// full): fewer refreshes, more throughput.
     pub refresh_interval: Duration,
+    /// How often the projection is refreshed while the consumer keeps up with
+    /// the topic (its batches come back short of `batch_size`): new rows are
+    /// visible this soon after they arrive, plus the refresh itself. Stretched
+    /// to the last refresh's duration when refreshes take longer than this.
+    pub live_refresh_interval: Duration,
     /// Stop once every assigned partition's committed offset reached its end.
     pub until_caught_up: bool,
-    /// Abort the process right after the first insert, before any commit. A test
-    /// hook proving that a crash at the worst moment changes no total.
+    /// Abort the process right after the first insert is acknowledged, before
+    /// any commit. A test hook proving that a crash at the worst moment changes
+    /// no total.
     pub crash_after_insert: bool,
     /// Texts of cost record schemas newer than this build carries, accepted as
     /// writer schemas and read into the current one.
@@ -56,6 +67,7 @@ impl Default for StoreConsumerOptions {
             linger: Duration::from_millis(200),
             idle: Duration::from_secs(1),
             refresh_interval: Duration::from_secs(5),
+            live_refresh_interval: Duration::from_secs(1),
             until_caught_up: false,
             crash_after_insert: false,
             writer_schemas: Vec::new(),
@@ -111,13 +123,16 @@ pub async fn run_store_consumer(
             .map_err(StoreConsumerError::WriterSchema)?;
         tracing::info!(fingerprint = %format!("{fingerprint:016x}"), "extra writer schema accepted");
     }
+    let mut writer = store.line_item_writer();
     let mut report = StoreConsumerReport::default();
     let mut pending = Offsets::default();
     let mut dirty = BTreeSet::new();
     let mut last_commit = Instant::now();
+    let mut last_refresh = Duration::ZERO;
     tracing::info!(topic = %topic, group = %options.group_id, "store consumer started");
 
     loop {
+        let waited = Instant::now();
         let batch = tokio::select! {
             batch = consumer.next_batch(options.batch_size, options.idle, options.linger) => batch?,
             _ = shutdown.changed() => Default::default(),
@@ -125,12 +140,13 @@ pub async fn run_store_consumer(
         let stopping = *shutdown.borrow();
 
         if !batch.is_empty() {
+            let read = waited.elapsed();
+            let decoding = Instant::now();
             let records = decode(&codec, &batch.messages, &mut rejects)?;
-            let unstorable = store.insert_line_items(&records).await?;
-            if options.crash_after_insert {
-                tracing::warn!("aborting after insert, before commit (crash_after_insert)");
-                std::process::abort();
-            }
+            let decoded = decoding.elapsed();
+            let writing = Instant::now();
+            let unstorable = writer.write(&records).await?;
+            let written = writing.elapsed();
             for (index, err) in &unstorable {
                 rejects.send(&records[*index].source_uri, None, err.to_string())?;
             }
@@ -140,13 +156,39 @@ pub async fn run_store_consumer(
                 billing_period_start: r.billing_period_start,
             }));
             pending.merge(&batch.offsets);
-            tracing::debug!(messages = batch.messages.len(), "batch inserted");
+            tracing::debug!(
+                messages = batch.messages.len(),
+                read_ms = read.as_millis() as u64,
+                decode_ms = decoded.as_millis() as u64,
+                write_ms = written.as_millis() as u64,
+                "batch written"
+            );
         }
 
-        let due = batch.is_empty() || stopping || last_commit.elapsed() >= options.refresh_interval;
+        let interval = if batch.messages.len() < options.batch_size {
+            // Never less than the last refresh took: refreshes, which grow with
+            // their billing periods, take at most half of the consumer's time.
+            options.live_refresh_interval.max(last_refresh)
+        } else {
+            options.refresh_interval
+        };
+        let due = batch.is_empty() || stopping || last_commit.elapsed() >= interval;
         if !pending.is_empty() && due {
+            let ending = Instant::now();
+            let rows = writer.end().await?;
+            tracing::debug!(
+                rows,
+                end_ms = ending.elapsed().as_millis() as u64,
+                "insert acknowledged"
+            );
+            if options.crash_after_insert {
+                tracing::warn!("aborting after insert, before commit (crash_after_insert)");
+                std::process::abort();
+            }
             rejects.flush()?;
+            let refreshing = Instant::now();
             store.refresh_daily(&dirty).await?;
+            last_refresh = refreshing.elapsed();
             consumer.commit(&pending)?;
             report.commits += 1;
             pending.clear();

@@ -23,6 +23,11 @@ pub struct BillingPeriodKey {
     pub billing_period_start: DateTime<Utc>,
 }
 
+/// A period start as the seconds of a ClickHouse `DateTime`.
+fn period_seconds(period: &BillingPeriodKey) -> u32 {
+    u32::try_from(period.billing_period_start.timestamp()).unwrap_or(0)
+}
+
 #[derive(clickhouse::Row, serde::Serialize)]
 struct RefreshRow<'a> {
     billing_account_id: &'a str,
@@ -32,45 +37,150 @@ struct RefreshRow<'a> {
     line_items: u64,
 }
 
+/// Most billing periods one refresh statement names, which keeps each statement
+/// well inside ClickHouse's default 256 KiB query size.
+const REFRESH_CHUNK: usize = 500;
+
+/// `(billing_account_id, billing_period_start) IN (...)` for `count` periods,
+/// with a placeholder for each account and period start (seconds).
+fn periods_in(count: usize) -> String {
+    let tuples = vec!["(?, toDateTime(?))"; count].join(", ");
+    format!("(billing_account_id, billing_period_start) IN ({tuples})")
+}
+
+/// `(billing_account_id, billing_period_start, source_version) IN (...)` for
+/// `count` periods' latest versions, with placeholders as [`periods_in`] has.
+fn versions_in(count: usize) -> String {
+    let tuples = vec!["(?, toDateTime(?), ?)"; count].join(", ");
+    format!("(billing_account_id, billing_period_start, source_version) IN ({tuples})")
+}
+
+#[derive(clickhouse::Row, serde::Deserialize)]
+struct PeriodVersion {
+    billing_account_id: String,
+    billing_period_start: u32,
+    source_version: i64,
+}
+
+#[derive(clickhouse::Row, serde::Deserialize)]
+struct PeriodDuplicates {
+    billing_account_id: String,
+    billing_period_start: u32,
+    duplicated: u8,
+}
+
+#[derive(clickhouse::Row, serde::Deserialize)]
+struct PeriodCount {
+    billing_account_id: String,
+    billing_period_start: u32,
+    line_items: u64,
+}
+
 impl Store {
     /// Recomputes the projection of each given billing period from the latest
     /// source version of its line items, then makes it the one readers see.
+    ///
+    /// The periods are refreshed together, a few statements for many periods:
+    /// one query finds each period's latest source version, one checks which of
+    /// them hold a line item twice (a redelivery, a re-sent run), one `INSERT
+    /// ... SELECT` recomputes those with `FINAL` and one the rest without it,
+    /// one insert switches readers over, and one mutation drops what they
+    /// superseded.
+    ///
+    /// `FINAL` collapses duplicates but, on ClickHouse 18.16, costs about five
+    /// times the plain read of the same rows; the check reads one column. It is
+    /// exact: a period counts as free of duplicates only when its rows' count
+    /// equals the number of distinct 64-bit hashes of their record keys, which
+    /// cannot happen if two rows share a key (rows of one period and source
+    /// version that share a record key are what `FINAL` collapses).
     pub async fn refresh_daily(
         &self,
         periods: &BTreeSet<BillingPeriodKey>,
     ) -> Result<(), StoreError> {
-        for period in periods {
-            self.refresh_period(period).await?;
+        let started = std::time::Instant::now();
+        let periods: Vec<&BillingPeriodKey> = periods.iter().collect();
+        for chunk in periods.chunks(REFRESH_CHUNK) {
+            self.refresh_periods(chunk).await?;
         }
+        tracing::debug!(
+            periods = periods.len(),
+            refresh_ms = started.elapsed().as_millis() as u64,
+            "projection refreshed"
+        );
         Ok(())
     }
 
-    async fn refresh_period(&self, period: &BillingPeriodKey) -> Result<(), StoreError> {
-        let account = period.billing_account_id.as_str();
-        let start = u32::try_from(period.billing_period_start.timestamp()).unwrap_or(0);
-        let what = || {
-            format!(
-                "refresh cost_daily for {account} {}",
-                period.billing_period_start
-            )
+    async fn refresh_periods(&self, periods: &[&BillingPeriodKey]) -> Result<(), StoreError> {
+        let what = || format!("refresh cost_daily for {} billing period(s)", periods.len());
+        let bind_periods = |mut query: clickhouse::query::Query| {
+            for period in periods {
+                query = query
+                    .bind(period.billing_account_id.as_str())
+                    .bind(period_seconds(period));
+            }
+            query
         };
 
-        let source_version: i64 = self
-            .client
-            .query(
-                "SELECT max(source_version) FROM line_items \
-                 WHERE billing_account_id = ? AND billing_period_start = toDateTime(?)",
-            )
-            .bind(account)
-            .bind(start)
-            .fetch_one()
-            .await
-            .map_err(ch_err(what()))?;
+        // A period whose records were all unstorable has no line items and is
+        // left as it was.
+        let versions: Vec<PeriodVersion> = bind_periods(self.client.query(&format!(
+            "SELECT billing_account_id, toUInt32(billing_period_start) AS start, \
+               max(source_version) FROM line_items WHERE {} \
+             GROUP BY billing_account_id, billing_period_start",
+            periods_in(periods.len())
+        )))
+        .fetch_all()
+        .await
+        .map_err(ch_err(what()))?;
+        if versions.is_empty() {
+            return Ok(());
+        }
+
+        let bind_versions = |mut query: clickhouse::query::Query, versions: &[&PeriodVersion]| {
+            for version in versions {
+                query = query
+                    .bind(version.billing_account_id.as_str())
+                    .bind(version.billing_period_start)
+                    .bind(version.source_version);
+            }
+            query
+        };
+        let all: Vec<&PeriodVersion> = versions.iter().collect();
+        let checks: Vec<PeriodDuplicates> = bind_versions(
+            self.client.query(&format!(
+                "SELECT billing_account_id, toUInt32(billing_period_start) AS start, \
+                   count() != uniqExact(cityHash64(record_key)) \
+                 FROM line_items WHERE {} \
+                 GROUP BY billing_account_id, billing_period_start",
+                versions_in(all.len())
+            )),
+            &all,
+        )
+        .fetch_all()
+        .await
+        .map_err(ch_err(what()))?;
+        let duplicated = |version: &PeriodVersion| {
+            checks.iter().any(|c| {
+                c.duplicated != 0
+                    && c.billing_account_id == version.billing_account_id
+                    && c.billing_period_start == version.billing_period_start
+            })
+        };
+        let (with_duplicates, without): (Vec<&PeriodVersion>, Vec<&PeriodVersion>) =
+            versions.iter().partition(|v| duplicated(v));
+        tracing::debug!(
+            periods = versions.len(),
+            with_duplicates = with_duplicates.len(),
+            "recomputing projection"
+        );
 
         // Microseconds keep refreshes ordered even when two land in one second.
         let refreshed_at = u64::try_from(Utc::now().timestamp_micros()).unwrap_or(0);
-        self.client
-            .query(
+        for (final_, versions) in [("FINAL", &with_duplicates), ("", &without)] {
+            if versions.is_empty() {
+                continue;
+            }
+            let recompute = self.client.query(&format!(
                 "INSERT INTO cost_daily (billing_account_id, billing_period_start, refreshed_at, \
                    day, sub_account_id, service_name, region_id, charge_category, billing_currency, \
                    billed_cost, billed_cost_rest, effective_cost, effective_cost_rest, \
@@ -81,62 +191,64 @@ impl Store {
                    charge_category, billing_currency, sum(billed_cost), sum(billed_cost_rest), \
                    sum(effective_cost), sum(effective_cost_rest), sum(list_cost), \
                    sum(list_cost_rest), count(), any(source_version) \
-                 FROM line_items FINAL \
-                 WHERE billing_account_id = ? AND billing_period_start = toDateTime(?) \
-                   AND source_version = ? \
+                 FROM line_items {final_} WHERE {} \
                  GROUP BY billing_account_id, billing_period_start, day, sub, service, region, \
                    charge_category, billing_currency",
-            )
-            .bind(refreshed_at)
-            .bind(account)
-            .bind(start)
-            .bind(source_version)
-            .execute()
-            .await
-            .map_err(ch_err(what()))?;
+                versions_in(versions.len())
+            ));
+            bind_versions(recompute.bind(refreshed_at), versions)
+                .execute()
+                .await
+                .map_err(ch_err(what()))?;
+        }
 
-        let line_items: u64 = self
-            .client
-            .query(
-                "SELECT count() FROM line_items FINAL WHERE billing_account_id = ? \
-                 AND billing_period_start = toDateTime(?) AND source_version = ?",
-            )
-            .bind(account)
-            .bind(start)
-            .bind(source_version)
-            .fetch_one()
-            .await
-            .map_err(ch_err(what()))?;
+        // The projection rows just written hold each period's line item count.
+        let count_sql = format!(
+            "SELECT billing_account_id, toUInt32(billing_period_start) AS start, \
+               sum(line_items) FROM cost_daily WHERE refreshed_at = ? AND {} \
+             GROUP BY billing_account_id, billing_period_start",
+            periods_in(periods.len())
+        );
+        let counts: Vec<PeriodCount> =
+            bind_periods(self.client.query(&count_sql).bind(refreshed_at))
+                .fetch_all()
+                .await
+                .map_err(ch_err(what()))?;
         let mut insert = self
             .client
             .insert::<RefreshRow<'_>>("cost_daily_refresh")
             .await
             .map_err(ch_err(what()))?;
-        insert
-            .write(&RefreshRow {
-                billing_account_id: account,
-                billing_period_start: start,
-                refreshed_at,
-                source_version,
-                line_items,
-            })
-            .await
-            .map_err(ch_err(what()))?;
+        for version in &versions {
+            let line_items = counts
+                .iter()
+                .find(|c| {
+                    c.billing_account_id == version.billing_account_id
+                        && c.billing_period_start == version.billing_period_start
+                })
+                .map_or(0, |c| c.line_items);
+            insert
+                .write(&RefreshRow {
+                    billing_account_id: &version.billing_account_id,
+                    billing_period_start: version.billing_period_start,
+                    refreshed_at,
+                    source_version: version.source_version,
+                    line_items,
+                })
+                .await
+                .map_err(ch_err(what()))?;
+        }
         insert.end().await.map_err(ch_err(what()))?;
 
         // Superseded refreshes are never read; dropping them keeps the table small.
-        self.client
-            .query(
-                "ALTER TABLE cost_daily DELETE WHERE billing_account_id = ? \
-                 AND billing_period_start = toDateTime(?) AND refreshed_at < ?",
-            )
-            .bind(account)
-            .bind(start)
-            .bind(refreshed_at)
+        let prune_sql = format!(
+            "ALTER TABLE cost_daily DELETE WHERE refreshed_at < ? AND {}",
+            periods_in(periods.len())
+        );
+        bind_periods(self.client.query(&prune_sql).bind(refreshed_at))
             .execute()
             .await
             .map_err(ch_err(what()))?;
-        tracing::debug!(account, source_version, line_items, "projection refreshed");
         Ok(())
     }
 
