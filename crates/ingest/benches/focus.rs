@@ -1,7 +1,10 @@
 //! Stage A without the broker: FOCUS CSV row → normalised record → Avro message,
 //! and Avro encode and decode of those records on their own. `encode` is the
 //! direct serde path costflow uses; `encode_via_value` the path through an Avro
-//! `Value` it replaced, kept for comparison.
+//! `Value` it replaced, kept for comparison. `decode` is serde_avro_fast
+//! deserialising straight from the bytes (what costflow uses for messages written
+//! with the current schema); `decode_via_value` apache-avro's path through a
+//! `Value` (what it uses for older writer schemas).
 //!
 //! Input is demo data from `costflow generate` (14 days, FOCUS 1.2 columns), so the
 //! benchmark runs on any machine; the real multi-provider sample in
@@ -98,6 +101,14 @@ fn bench_file(c: &mut Criterion, name: &str, path: &Path) {
             messages
                 .iter()
                 .map(|m| codec.decode::<CostRecord>(m).unwrap().billed_cost)
+                .sum::<rust_decimal::Decimal>()
+        })
+    });
+    group.bench_function("decode_via_value", |b| {
+        b.iter(|| {
+            messages
+                .iter()
+                .map(|m| codec.decode_via_value::<CostRecord>(m).unwrap().billed_cost)
                 .sum::<rust_decimal::Decimal>()
         })
     });

@@ -22,9 +22,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::publish::{IngestError, IngestReport};
 
-/// Every version of the checkpoint schema, oldest first.
-const SCHEMAS: &[&str] = &[include_str!("../../../schemas/ingest_checkpoint.v1.avsc")];
-
 /// How long loading may take before the watcher gives up rather than start
 /// without knowing what it has done.
 const LOAD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -115,7 +112,7 @@ impl Checkpoints {
     /// missing or cannot be read to its end: a watcher that started without its
     /// checkpoints would read every run again.
     pub fn load(kafka: &KafkaConfig) -> Result<Self, IngestError> {
-        let codec = Codec::new(SCHEMAS);
+        let codec = Codec::checkpoint();
         let topic = kafka.topic(INGEST_CHECKPOINTS);
         let mut done = HashMap::new();
         for message in costflow_bus::read_to_end(kafka, &topic, LOAD_TIMEOUT)? {

@@ -160,7 +160,7 @@ fn read_schema(path: &Path) -> Result<Schema, CompatError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{COST_RECORD_SCHEMAS, REJECT_SCHEMAS};
+    use crate::wire::{CHECKPOINT_SCHEMAS, COST_RECORD_SCHEMAS, REJECT_SCHEMAS};
 
     fn schemas_dir() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas")
@@ -195,6 +195,7 @@ mod tests {
         for (family, bundled) in [
             ("cost_record", COST_RECORD_SCHEMAS),
             ("ingest_reject", REJECT_SCHEMAS),
+            ("ingest_checkpoint", CHECKPOINT_SCHEMAS),
         ] {
             let files = &families[family];
             assert_eq!(files.len(), bundled.len(), "{family}");
@@ -202,7 +203,7 @@ mod tests {
                 assert_eq!(&std::fs::read_to_string(file).unwrap(), text, "{file:?}");
             }
         }
-        assert_eq!(families.len(), 2, "a new schema family needs a codec");
+        assert_eq!(families.len(), 3, "a new schema family needs a codec");
     }
 
     #[test]

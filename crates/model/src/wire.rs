@@ -15,6 +15,8 @@
 //! written by costflow before this fix carry the library's fingerprint; readers
 //! still accept it for each kept version.
 
+use std::sync::Arc;
+
 use apache_avro::{rabin::Rabin, types::Value, Schema};
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -26,6 +28,10 @@ const HEADER_LEN: usize = 10;
 pub const COST_RECORD_SCHEMAS: &[&str] = &[include_str!("../../../schemas/cost_record.v1.avsc")];
 /// Every version of the ingest reject schema, oldest first.
 pub const REJECT_SCHEMAS: &[&str] = &[include_str!("../../../schemas/ingest_reject.v1.avsc")];
+/// Every version of the export-run checkpoint schema (`ingest.checkpoints`),
+/// oldest first.
+pub const CHECKPOINT_SCHEMAS: &[&str] =
+    &[include_str!("../../../schemas/ingest_checkpoint.v1.avsc")];
 
 /// Why a message could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +52,9 @@ pub enum WireError {
     /// The bytes do not decode with the writer schema, or the value does not fit it.
     #[error("avro: {0}")]
     Avro(#[from] apache_avro::Error),
+    /// The bytes do not decode into the target type with the current schema.
+    #[error("avro datum: {0}")]
+    Datum(String),
     /// A writer schema offered at run time cannot be read into the current one.
     #[error("writer schema cannot be read into the current schema: {0}")]
     Incompatible(String),
@@ -63,6 +72,9 @@ pub struct Codec {
     /// Fingerprints in `writers` whose schema is the current one itself: their
     /// data needs no resolution into the current schema.
     current_writers: Vec<u64>,
+    /// The current schema for `serde_avro_fast`, which decodes data written with
+    /// it straight into the target type.
+    current_fast: Arc<serde_avro_fast::Schema>,
 }
 
 impl Codec {
@@ -87,6 +99,7 @@ impl Codec {
                 .map(|(_, schema)| (library_fingerprint(schema), schema.clone())),
         );
         let mut codec = Self {
+            current_fast: fast_schema(&versions.last().expect("a codec has a schema").1),
             versions,
             writers,
             current_writers: Vec::new(),
@@ -97,6 +110,7 @@ impl Codec {
 
     fn find_current_writers(&mut self) {
         let current = self.current().clone();
+        self.current_fast = fast_schema(&current);
         self.current_writers = self
             .writers
             .iter()
@@ -125,6 +139,7 @@ impl Codec {
         let index = version.checked_sub(1)?;
         let kept = self.versions.get(..=index)?.to_vec();
         let mut codec = Self {
+            current_fast: self.current_fast.clone(),
             versions: kept,
             writers: self.writers.clone(),
             current_writers: Vec::new(),
@@ -141,6 +156,11 @@ impl Codec {
     /// The codec for [`crate::Reject`].
     pub fn reject() -> Self {
         Self::new(REJECT_SCHEMAS)
+    }
+
+    /// The codec for the ingest watchers' checkpoints.
+    pub fn checkpoint() -> Self {
+        Self::new(CHECKPOINT_SCHEMAS)
     }
 
     /// The schema messages are written with and read into.
@@ -191,29 +211,36 @@ impl Codec {
     }
 
     /// Decodes a message written with any known schema version into the current one.
+    ///
+    /// Data written with the current schema is deserialised straight from its
+    /// bytes (`serde_avro_fast`), without building an Avro `Value` first; data
+    /// written with another version is resolved into the current one through
+    /// `apache-avro`. Both give the same value (this module's tests hold them to it).
     pub fn decode<T: DeserializeOwned>(&self, message: &[u8]) -> Result<T, WireError> {
+        let (fp, body) = split(message)?;
+        if self.current_writers.contains(&fp) {
+            return serde_avro_fast::from_datum_slice(body, &self.current_fast)
+                .map_err(|err| WireError::Datum(err.to_string()));
+        }
+        self.decode_via_value(message)
+    }
+
+    /// Decodes through an Avro `Value` resolved into the current schema, whatever
+    /// the writer schema: the path [`Codec::decode`] takes for other versions.
+    pub fn decode_via_value<T: DeserializeOwned>(&self, message: &[u8]) -> Result<T, WireError> {
         let value = self.decode_value(message)?;
         Ok(apache_avro::from_value(&value)?)
     }
 
     /// Decodes a message into an Avro value of the current schema.
     pub fn decode_value(&self, message: &[u8]) -> Result<Value, WireError> {
-        if message.len() < HEADER_LEN || message[..2] != MAGIC {
-            return Err(WireError::NotSingleObject {
-                len: message.len(),
-                start: message.iter().take(HEADER_LEN).copied().collect(),
-            });
-        }
-        let mut fp = [0u8; 8];
-        fp.copy_from_slice(&message[2..HEADER_LEN]);
-        let fp = u64::from_le_bytes(fp);
+        let (fp, mut body) = split(message)?;
         let writer = self
             .writers
             .iter()
             .find(|(known, _)| *known == fp)
             .map(|(_, schema)| schema)
             .ok_or(WireError::UnknownSchema(fp))?;
-        let mut body = &message[HEADER_LEN..];
         // Resolving into the reader schema rebuilds its name table on every call;
         // data written with the current schema itself is already in its shape.
         let reader = if self.current_writers.contains(&fp) {
@@ -223,6 +250,33 @@ impl Codec {
         };
         Ok(apache_avro::from_avro_datum(writer, &mut body, reader)?)
     }
+}
+
+/// A single-object message's writer fingerprint and datum.
+fn split(message: &[u8]) -> Result<(u64, &[u8]), WireError> {
+    if message.len() < HEADER_LEN || message[..2] != MAGIC {
+        return Err(WireError::NotSingleObject {
+            len: message.len(),
+            start: message.iter().take(HEADER_LEN).copied().collect(),
+        });
+    }
+    let mut fp = [0u8; 8];
+    fp.copy_from_slice(&message[2..HEADER_LEN]);
+    Ok((u64::from_le_bytes(fp), &message[HEADER_LEN..]))
+}
+
+/// `schema` as `serde_avro_fast` reads it, from the JSON `apache-avro` writes.
+///
+/// # Panics
+/// When `serde_avro_fast` refuses a schema `apache-avro` accepted: the schemas
+/// are compiled in or checked when added, so that is a defect this module's
+/// tests catch.
+fn fast_schema(schema: &Schema) -> Arc<serde_avro_fast::Schema> {
+    let json = serde_json::to_string(schema).expect("a parsed schema serialises");
+    Arc::new(
+        json.parse()
+            .expect("serde_avro_fast reads the schema apache-avro read"),
+    )
 }
 
 /// Attributes the Parsing Canonical Form keeps; every other one is dropped.
@@ -332,6 +386,25 @@ mod tests {
                 .unwrap();
         assert!(codec.current_writers.contains(&codec.current_fingerprint()));
         assert_eq!(codec.decode_value(&message).unwrap(), resolved);
+    }
+
+    #[test]
+    fn decoding_straight_from_bytes_gives_what_the_value_path_gives() {
+        let codec = Codec::cost_record();
+        let message = codec.encode(&sample()).unwrap();
+        let direct: CostRecord = codec.decode(&message).unwrap();
+        assert_eq!(
+            direct,
+            codec.decode_via_value::<CostRecord>(&message).unwrap()
+        );
+        assert_eq!(direct, sample());
+
+        let mut truncated = message.clone();
+        truncated.truncate(message.len() - 3);
+        assert!(matches!(
+            codec.decode::<CostRecord>(&truncated),
+            Err(WireError::Datum(_))
+        ));
     }
 
     fn sample() -> CostRecord {
@@ -456,7 +529,10 @@ mod tests {
         };
         let old_in_new_build = new.reading_version(1).unwrap();
         let from_old = Codec::cost_record().encode(&sample()).unwrap();
-        let from_new = new.encode(&sample()).unwrap();
+        // A v2 producer's record has the new field; the value path fills it with
+        // its default. (`encode` given a struct without the field would leave
+        // its bytes out, which no reader can decode.)
+        let from_new = new.encode_via_value(&sample()).unwrap();
         assert_ne!(from_old[2..10], from_new[2..10]);
 
         for reader in [&new, &old_built_before_v2, &old_in_new_build] {
