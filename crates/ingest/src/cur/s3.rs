@@ -477,22 +477,23 @@ mod tests {
             data_keys: vec![],
             source_version: version,
         };
+        // Periods as the manifests give them, which sort in time order.
         let (runs, superseded) = select_runs(vec![
-            run("p/cur/nov/a1/cur-Manifest.json", "a1", "nov", 10),
-            run("p/cur/nov/a2/cur-Manifest.json", "a2", "nov", 20),
-            run("p/cur/nov/cur-Manifest.json", "a2", "nov", 21),
-            run("p/cur/oct/a0/cur-Manifest.json", "a0", "oct", 5),
+            run("p/cur/nov/a1/cur-Manifest.json", "a1", "2023-11", 10),
+            run("p/cur/nov/a2/cur-Manifest.json", "a2", "2023-11", 20),
+            run("p/cur/nov/cur-Manifest.json", "a2", "2023-11", 21),
+            run("p/cur/oct/a0/cur-Manifest.json", "a0", "2023-10", 5),
         ]);
         assert_eq!(
             runs,
             [
-                run("p/cur/oct/a0/cur-Manifest.json", "a0", "oct", 5),
-                run("p/cur/nov/cur-Manifest.json", "a2", "nov", 21),
+                run("p/cur/oct/a0/cur-Manifest.json", "a0", "2023-10", 5),
+                run("p/cur/nov/cur-Manifest.json", "a2", "2023-11", 21),
             ]
         );
         assert_eq!(
             superseded,
-            [run("p/cur/nov/a1/cur-Manifest.json", "a1", "nov", 10)]
+            [run("p/cur/nov/a1/cur-Manifest.json", "a1", "2023-11", 10)]
         );
     }
 }
