@@ -1,7 +1,8 @@
 //! Stage A without the broker: FOCUS CSV row → normalised record → Avro message,
-//! and Avro encode and decode of those records on their own. `encode` is the
-//! direct serde path costflow uses; `encode_via_value` the path through an Avro
-//! `Value` it replaced, kept for comparison. `decode` is serde_avro_fast
+//! and Avro encode and decode of those records on their own. `encode` is
+//! serde_avro_fast, which costflow uses; `encode_apache_avro` apache-avro's direct
+//! serde path, which it replaced; `encode_via_value` the path through an Avro
+//! `Value` before that, kept for comparison. `decode` is serde_avro_fast
 //! deserialising straight from the bytes (what costflow uses for messages written
 //! with the current schema); `decode_via_value` apache-avro's path through a
 //! `Value` (what it uses for older writer schemas).
@@ -85,6 +86,14 @@ fn bench_file(c: &mut Criterion, name: &str, path: &Path) {
             records
                 .iter()
                 .map(|r| codec.encode(r).unwrap().len())
+                .sum::<usize>()
+        })
+    });
+    group.bench_function("encode_apache_avro", |b| {
+        b.iter(|| {
+            records
+                .iter()
+                .map(|r| codec.encode_apache_avro(r).unwrap().len())
                 .sum::<usize>()
         })
     });

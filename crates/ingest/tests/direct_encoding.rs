@@ -1,4 +1,5 @@
-//! `Codec::encode` serialises records straight into Avro; it must write the same
+//! `Codec::encode` serialises records straight into Avro (serde_avro_fast); it
+//! must write the very bytes apache-avro's direct serde path writes, and the same
 //! Avro data as the slower path through an Avro `Value`, for every record the
 //! readers make out of real and generated files. The bytes differ only in the order
 //! of map entries: the direct path writes Tags and Extensions in key order, the
@@ -23,6 +24,11 @@ fn assert_same_data(records: impl Iterator<Item = CostRecord>) -> usize {
     let mut n = 0;
     for record in records {
         let direct = codec.encode(&record).unwrap();
+        assert_eq!(
+            direct,
+            codec.encode_apache_avro(&record).unwrap(),
+            "serde_avro_fast and apache-avro write the same bytes: {record:?}"
+        );
         let via_value = codec.encode_via_value(&record).unwrap();
         assert_eq!(direct.len(), via_value.len(), "{record:?}");
         assert_eq!(

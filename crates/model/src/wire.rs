@@ -52,7 +52,8 @@ pub enum WireError {
     /// The bytes do not decode with the writer schema, or the value does not fit it.
     #[error("avro: {0}")]
     Avro(#[from] apache_avro::Error),
-    /// The bytes do not decode into the target type with the current schema.
+    /// The value does not encode with, or the bytes do not decode into the
+    /// target type with, the current schema.
     #[error("avro datum: {0}")]
     Datum(String),
     /// A writer schema offered at run time cannot be read into the current one.
@@ -181,13 +182,30 @@ impl Codec {
 
     /// Encodes a value with the current schema.
     ///
-    /// The value is serialised straight into Avro against the schema
-    /// (`apache-avro`'s schema-aware serde serialiser), map entries in the order
-    /// the value holds them, so the same record always gives the same bytes.
-    /// Building an Avro `Value` first and resolving it against the schema, as
-    /// [`Codec::encode_via_value`] does, writes the same data several times
-    /// slower: resolving walks and hashes the whole schema again for every record.
+    /// The value is serialised straight into Avro against the schema by
+    /// `serde_avro_fast`, map entries in the order the value holds them, so the
+    /// same record always gives the same bytes. apache-avro's schema-aware serde
+    /// serialiser ([`Codec::encode_apache_avro`]) writes the same bytes about
+    /// twice as slowly (it looks every field up by name); building an Avro
+    /// `Value` first and resolving it against the schema, as
+    /// [`Codec::encode_via_value`] does, is slower still: resolving walks and
+    /// hashes the whole schema again for every record. A value that does not fit
+    /// the schema (a field missing, say) is an error, where apache-avro's direct
+    /// path leaves the field's bytes out.
     pub fn encode<T: Serialize>(&self, value: &T) -> Result<Vec<u8>, WireError> {
+        let (fingerprint, _) = self.latest();
+        let mut out = Vec::with_capacity(1024);
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&fingerprint.to_le_bytes());
+        let mut config = serde_avro_fast::ser::SerializerConfig::new(&self.current_fast);
+        serde_avro_fast::to_datum(value, out, &mut config)
+            .map_err(|err| WireError::Datum(err.to_string()))
+    }
+
+    /// Encodes with apache-avro's serde serialiser, straight against the schema:
+    /// the same bytes as [`Codec::encode`], slower. Kept so tests and benchmarks
+    /// can hold `serde_avro_fast` to it.
+    pub fn encode_apache_avro<T: Serialize>(&self, value: &T) -> Result<Vec<u8>, WireError> {
         let (fingerprint, schema) = self.latest();
         let mut out = Vec::with_capacity(1024);
         out.extend_from_slice(&MAGIC);
