@@ -10,6 +10,11 @@
 #   store              costflow consume store: consume + decode + insert + projection
 #   clickhouse_client  the same rows bulk-inserted as CSV by clickhouse-client
 #   duckdb             DuckDB read_csv scanning and summing the same files
+#   e2e                ingest and store running together: files -> visible in the
+#                      daily projection
+#   latency            a steady load on cost.records with a store consumer running:
+#                      p50 / p99 from a probe record's send to its account showing
+#                      in the daily projection (costflow-bench latency)
 #
 # Each one is its own process, measured by `costflow-bench measure` (wall time,
 # CPU time and peak RSS from getrusage). Later consumers (score, rules, kpi) are
@@ -19,15 +24,23 @@
 # Environment:
 #   COSTFLOW_BENCH_SCALE      generator scale, about 28,000 rows per unit (default 12)
 #   COSTFLOW_BENCH_DAYS       days of generated data (default 90)
-#   COSTFLOW_BENCH_ROUNDS     ingest / bare-producer pairs, interleaved (default 3)
+#   COSTFLOW_BENCH_ROUNDS     ingest / bare-producer and store / clickhouse-client
+#                             pairs, interleaved (default 3)
 #   COSTFLOW_BENCH_BROKER     memory (default): start a tansu with in-memory storage
 #                             on COSTFLOW_BENCH_KAFKA_PORT (default 19092) for the
 #                             run and stop it after; sqlite: use the stack's broker
 #                             at COSTFLOW_BROKERS (scripts/stack.sh up)
 #   COSTFLOW_CLICKHOUSE_URL   ClickHouse HTTP (default http://127.0.0.1:8123)
 #   COSTFLOW_CLICKHOUSE_TCP_PORT  its native port, for clickhouse-client (default 9000)
-#   COSTFLOW_BENCH_DUCKDB     1 (default) installs the pinned duckdb into var/python-bench
-#                             and runs the DuckDB baseline; 0 skips it
+#   COSTFLOW_BENCH_STEPS      which of the steps above to run, by key (default all:
+#                             "stage_a ingest store duckdb e2e latency"); `ingest`
+#                             includes bare_produce, `store` clickhouse_client and
+#                             needs `ingest`, `duckdb` installs the pinned duckdb into
+#                             var/python-bench. "stage_a e2e" is the 10M-row run,
+#                             which the in-memory broker holds only once in 24 GiB
+#   COSTFLOW_BENCH_LATENCY_SECS   seconds of steady load for the latency step
+#                             (default 300)
+#   COSTFLOW_BENCH_LATENCY_RATE   records per second of that load (default 20000)
 #
 # Output: var/bench/run-<time>/results.jsonl and table.md; the table is printed.
 set -euo pipefail
@@ -41,8 +54,10 @@ BROKER_KIND="${COSTFLOW_BENCH_BROKER:-memory}"
 BENCH_PORT="${COSTFLOW_BENCH_KAFKA_PORT:-19092}"
 CH_URL="${COSTFLOW_CLICKHOUSE_URL:-http://127.0.0.1:8123}"
 CH_TCP_PORT="${COSTFLOW_CLICKHOUSE_TCP_PORT:-9000}"
-DUCKDB="${COSTFLOW_BENCH_DUCKDB:-1}"
+STEPS=" ${COSTFLOW_BENCH_STEPS:-stage_a ingest store duckdb e2e latency} "
 DUCKDB_VERSION=1.1.3
+LATENCY_SECS="${COSTFLOW_BENCH_LATENCY_SECS:-300}"
+LATENCY_RATE="${COSTFLOW_BENCH_LATENCY_RATE:-20000}"
 TANSU_BIN="${COSTFLOW_CACHE:-$HOME/.cache/costflow}/tansu-0.6.0/bin/tansu"
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
@@ -54,12 +69,20 @@ RUN="$ROOT/var/bench/run-$ID"
 RESULTS="$RUN/results.jsonl"
 DATA="$ROOT/var/bench/data/focus-scale$SCALE-days$DAYS"
 DATABASE="costflow_bench_${ID//[^A-Za-z0-9]/_}"
+# Every database a step creates, dropped at exit.
+DATABASES=("$DATABASE" "${DATABASE}_e2e" "${DATABASE}_lat")
 mkdir -p "$RUN"
 
 step "release build"
 cargo build --release --locked -p costflow -p costflow-bench
 COSTFLOW="$ROOT/target/release/costflow"
 BENCH="$ROOT/target/release/costflow-bench"
+
+running() { [[ $STEPS == *" $1 "* ]]; }
+if running store && ! running ingest; then
+    die "the store step reads what the ingest step wrote: add ingest to COSTFLOW_BENCH_STEPS"
+fi
+ch() { curl -sf "$CH_URL" --data-binary "$1"; }
 
 # measure KEY LABEL RECORDS -- command...: run it as its own process and record it.
 measure() {
@@ -73,8 +96,15 @@ if ! curl -sf --max-time 2 "$CH_URL/ping" >/dev/null; then
     scripts/stack.sh up
 fi
 TANSU_PID=""
+STORE_PID=""
 cleanup() {
-    curl -sf "$CH_URL" --data-binary "DROP DATABASE IF EXISTS $DATABASE" >/dev/null || true
+    if [[ -n $STORE_PID ]]; then
+        kill -TERM "$STORE_PID" 2>/dev/null || true
+        wait "$STORE_PID" 2>/dev/null || true
+    fi
+    for db in "${DATABASES[@]}"; do
+        curl -sf "$CH_URL" --data-binary "DROP DATABASE IF EXISTS $db" >/dev/null || true
+    done
     if [[ -n $TANSU_PID ]]; then
         kill -TERM "$TANSU_PID" 2>/dev/null || true
         wait "$TANSU_PID" 2>/dev/null || true
@@ -117,44 +147,58 @@ if [[ ! -f $DATA/.complete ]]; then
     touch "$DATA/.complete"
 fi
 # Encoding the messages once, untimed, counts the records and gives the bare
-# producer the very payloads costflow sends.
-RECORDS="$("$BENCH" stage --format focus --payloads-out "$RUN/payloads.bin" "$DATA" | awk '{print $2}')"
+# producer and the latency load the very payloads costflow sends.
+PAYLOADS=()
+if running ingest || running latency; then PAYLOADS=(--payloads-out "$RUN/payloads.bin"); fi
+RECORDS="$("$BENCH" stage --format focus "${PAYLOADS[@]}" "$DATA" | awk '{print $2}')"
 [[ $RECORDS -gt 0 ]] || die "no records in $DATA"
 echo "records: $RECORDS ($(du -sh "$DATA" | cut -f1) of CSV)" >&2
 
-step "stage A without broker: parse + normalise + encode"
-measure stage_a "parse+normalise+encode (focus)" "$RECORDS" -- \
-    "$BENCH" stage --format focus "$DATA" >/dev/null
+if running stage_a; then
+    step "stage A without broker: parse + normalise + encode"
+    measure stage_a "parse+normalise+encode (focus)" "$RECORDS" -- \
+        "$BENCH" stage --format focus "$DATA" >/dev/null
+fi
 
-step "stage A: ingest against bare BaseProducer, $ROUNDS rounds interleaved ($BROKER_KIND broker)"
-for round in $(seq "$ROUNDS"); do
-    prefix="bench-$ID-r$round-"
-    COSTFLOW_TOPIC_PREFIX="$prefix" "$COSTFLOW" topics apply --replication-factor 1 >/dev/null
-    COSTFLOW_TOPIC_PREFIX="${prefix}bare-" "$COSTFLOW" topics apply --replication-factor 1 >/dev/null
-    COSTFLOW_TOPIC_PREFIX="$prefix" measure ingest "costflow ingest focus ($BROKER_KIND broker)" "$RECORDS" -- \
-        "$COSTFLOW" ingest focus "$DATA" --source-version 2026-01-01T00:00:00Z >/dev/null
-    measure bare_produce "rdkafka BaseProducer, same payloads ($BROKER_KIND broker)" "$RECORDS" -- \
-        "$BENCH" bare-produce --topic "${prefix}bare-cost.records" --payloads "$RUN/payloads.bin" >/dev/null
-done
-rm -f "$RUN/payloads.bin"
+if running ingest; then
+    step "stage A: ingest against bare BaseProducer, $ROUNDS rounds interleaved ($BROKER_KIND broker)"
+    for round in $(seq "$ROUNDS"); do
+        prefix="bench-$ID-r$round-"
+        COSTFLOW_TOPIC_PREFIX="$prefix" "$COSTFLOW" topics apply --replication-factor 1 >/dev/null
+        COSTFLOW_TOPIC_PREFIX="${prefix}bare-" "$COSTFLOW" topics apply --replication-factor 1 >/dev/null
+        COSTFLOW_TOPIC_PREFIX="$prefix" measure ingest "costflow ingest focus ($BROKER_KIND broker)" "$RECORDS" -- \
+            "$COSTFLOW" ingest focus "$DATA" --source-version 2026-01-01T00:00:00Z >/dev/null
+        measure bare_produce "rdkafka BaseProducer, same payloads ($BROKER_KIND broker)" "$RECORDS" -- \
+            "$BENCH" bare-produce --topic "${prefix}bare-cost.records" --payloads "$RUN/payloads.bin" >/dev/null
+    done
+fi
 
-step "stage C: consume store against clickhouse-client"
-COSTFLOW_TOPIC_PREFIX="bench-$ID-r1-" measure store "costflow consume store ($BROKER_KIND broker)" "$RECORDS" -- \
-    "$COSTFLOW" consume store --until-caught-up --group-id "bench-$ID-store" >/dev/null
-ch() { curl -sf "$CH_URL" --data-binary "$1"; }
-ch "SELECT * FROM $DATABASE.line_items FORMAT CSV" >"$RUN/line_items.csv"
-ch "CREATE TABLE $DATABASE.line_items_csv AS $DATABASE.line_items"
-STORED="$(wc -l <"$RUN/line_items.csv")"
-[[ $STORED -eq $RECORDS ]] || die "store kept $STORED rows of $RECORDS"
-# Blocks of 50,000 rows: one block of the whole file runs ClickHouse 18.16 out of
-# its 4 GB query memory limit at a few hundred thousand rows.
-measure clickhouse_client "clickhouse-client INSERT FORMAT CSV, same rows" "$STORED" -- \
-    clickhouse-client --host 127.0.0.1 --port "$CH_TCP_PORT" --database "$DATABASE" \
-    --max_insert_block_size 50000 \
-    --query "INSERT INTO line_items_csv FORMAT CSV" <"$RUN/line_items.csv"
-rm -f "$RUN/line_items.csv"
+if running store; then
+    step "stage C: consume store against clickhouse-client, $ROUNDS rounds interleaved"
+    # Each round stores the first round's ingest topic into its own database,
+    # then bulk-inserts the very rows it stored, as CSV, into a table of the same
+    # shape there.
+    for round in $(seq "$ROUNDS"); do
+        db="${DATABASE}_s$round"
+        DATABASES+=("$db")
+        COSTFLOW_TOPIC_PREFIX="bench-$ID-r1-" COSTFLOW_CLICKHOUSE_DATABASE="$db" \
+            measure store "costflow consume store ($BROKER_KIND broker)" "$RECORDS" -- \
+            "$COSTFLOW" consume store --until-caught-up --group-id "bench-$ID-store-$round" >/dev/null
+        ch "SELECT * FROM $db.line_items FORMAT CSV" >"$RUN/line_items.csv"
+        ch "CREATE TABLE $db.line_items_csv AS $db.line_items"
+        STORED="$(wc -l <"$RUN/line_items.csv")"
+        [[ $STORED -eq $RECORDS ]] || die "store kept $STORED rows of $RECORDS"
+        # Blocks of 50,000 rows: one block of the whole file runs ClickHouse 18.16
+        # out of its 4 GB query memory limit at a few hundred thousand rows.
+        measure clickhouse_client "clickhouse-client INSERT FORMAT CSV, same rows" "$STORED" -- \
+            clickhouse-client --host 127.0.0.1 --port "$CH_TCP_PORT" --database "$db" \
+            --max_insert_block_size 50000 \
+            --query "INSERT INTO line_items_csv FORMAT CSV" <"$RUN/line_items.csv"
+        rm -f "$RUN/line_items.csv"
+    done
+fi
 
-if [[ $DUCKDB == 1 ]]; then
+if running duckdb; then
     step "DuckDB read_csv $DUCKDB_VERSION: scan and sum the same files"
     PY="$ROOT/var/python-bench/bin/python3"
     if ! "$PY" -c "import duckdb; assert duckdb.__version__ == '$DUCKDB_VERSION'" 2>/dev/null; then
@@ -169,11 +213,57 @@ if [[ $DUCKDB == 1 ]]; then
     fi
 fi
 
+if running e2e; then
+    step "end to end: ingest and store together, files -> visible in cost_daily"
+    # Both processes start at once on fresh topics and a fresh database; the run
+    # ends when the projection counts every record. Measured as one process
+    # (CPU is both together, peak RSS the larger of the two).
+    prefix="bench-$ID-e2e-"
+    COSTFLOW_TOPIC_PREFIX="$prefix" "$COSTFLOW" topics apply --replication-factor 1 >/dev/null
+    COSTFLOW_CLICKHOUSE_DATABASE="${DATABASE}_e2e" "$COSTFLOW" migrate >/dev/null
+    COSTFLOW_TOPIC_PREFIX="$prefix" COSTFLOW_CLICKHOUSE_DATABASE="${DATABASE}_e2e" \
+        measure e2e "ingest + store together, files -> projection ($BROKER_KIND broker)" "$RECORDS" -- \
+        bash -c '
+            set -euo pipefail
+            "$1" consume store --group-id "$2" >/dev/null & store=$!
+            trap "kill -TERM $store 2>/dev/null || true" EXIT
+            "$1" ingest focus "$3" --source-version 2026-01-01T00:00:00Z >/dev/null
+            query="SELECT sum(line_items) FROM $COSTFLOW_CLICKHOUSE_DATABASE.cost_daily_refresh FINAL"
+            until [[ $(curl -sf "$COSTFLOW_CLICKHOUSE_URL" --data-binary "$query") == "$4" ]]; do
+                kill -0 $store || { echo "bench: the store consumer died" >&2; exit 1; }
+                sleep 0.2
+            done
+            kill -TERM $store; wait $store' \
+        e2e "$COSTFLOW" "bench-$ID-e2e" "$DATA" "$RECORDS"
+fi
+
+LATENCY_ARGS=()
+if running latency; then
+    step "latency: $LATENCY_RATE records/s for $LATENCY_SECS s, produce -> visible in cost_daily"
+    # Its own topics and database, and a store consumer at its defaults, running
+    # for the whole load; the probes are read back the way the API reads them.
+    prefix="bench-$ID-lat-"
+    COSTFLOW_TOPIC_PREFIX="$prefix" "$COSTFLOW" topics apply --replication-factor 1 >/dev/null
+    # Migrated first, so the probes' first reads find the projection's tables.
+    COSTFLOW_CLICKHOUSE_DATABASE="${DATABASE}_lat" "$COSTFLOW" migrate >/dev/null
+    COSTFLOW_TOPIC_PREFIX="$prefix" COSTFLOW_CLICKHOUSE_DATABASE="${DATABASE}_lat" \
+        "$COSTFLOW" consume store --group-id "bench-$ID-lat" >"$RUN/latency-store.log" 2>&1 &
+    STORE_PID=$!
+    COSTFLOW_CLICKHOUSE_DATABASE="${DATABASE}_lat" "$BENCH" latency \
+        --topic "${prefix}cost.records" --payloads "$RUN/payloads.bin" \
+        --rate "$LATENCY_RATE" --seconds "$LATENCY_SECS" --out "$RUN/latency.json" >&2
+    kill -TERM "$STORE_PID"
+    wait "$STORE_PID" || true
+    STORE_PID=""
+    LATENCY_ARGS=(--latency "$RUN/latency.json")
+fi
+rm -f "$RUN/payloads.bin"
+
 step "results ($RESULTS)"
 {
     echo "Run $ID on $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM," \
         "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg);" \
         "broker: tansu 0.6.0 ($BROKER_KIND); ClickHouse $(ch 'SELECT version()'); $RECORDS records, scale $SCALE, $DAYS days."
     echo
-    "$BENCH" table "$RESULTS"
+    "$BENCH" table "$RESULTS" "${LATENCY_ARGS[@]}"
 } | tee "$RUN/table.md"

@@ -12,8 +12,10 @@
 //! - [`payloads`]: already-encoded messages in a file, for the bare producer.
 //! - [`bare`]: the librdkafka `BaseProducer` baseline: send, nothing else.
 //! - [`table`]: the results of a run as a Markdown table with ratios.
+//! - [`latency`]: produce → visible in the projection under a steady load.
 
 pub mod bare;
+pub mod latency;
 pub mod measure;
 pub mod payloads;
 pub mod stage;

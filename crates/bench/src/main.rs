@@ -3,10 +3,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use costflow_bench::{bare, measure, payloads::PayloadWriter, stage, table};
+use costflow_bench::{bare, latency, measure, payloads::PayloadWriter, stage, table};
+use costflow_store::StoreConfig;
 
 /// Stage benchmarks and their baselines.
 #[derive(Debug, Parser)]
@@ -60,10 +62,59 @@ enum Command {
         #[arg(long)]
         payloads: PathBuf,
     },
+    /// Produce a steady load to cost.records while a store consumer runs, with a
+    /// probe record every interval; print produce → visible latency percentiles.
+    Latency {
+        /// Kafka bootstrap servers.
+        #[arg(long, env = "COSTFLOW_BROKERS", default_value = "127.0.0.1:9092")]
+        brokers: String,
+        /// Full name of the topic the store consumer reads.
+        #[arg(long)]
+        topic: String,
+        /// ClickHouse HTTP endpoint.
+        #[arg(
+            long,
+            env = "COSTFLOW_CLICKHOUSE_URL",
+            default_value = "http://127.0.0.1:8123"
+        )]
+        clickhouse_url: String,
+        /// The store consumer's database.
+        #[arg(long, env = "COSTFLOW_CLICKHOUSE_DATABASE", default_value = "costflow")]
+        database: String,
+        /// ClickHouse user.
+        #[arg(long, env = "COSTFLOW_CLICKHOUSE_USER", default_value = "default")]
+        clickhouse_user: String,
+        /// ClickHouse password; never printed.
+        #[arg(
+            long,
+            env = "COSTFLOW_CLICKHOUSE_PASSWORD",
+            default_value = "",
+            hide_env_values = true
+        )]
+        clickhouse_password: String,
+        /// Payload file written by `stage --payloads-out`; its records make the load.
+        #[arg(long)]
+        payloads: PathBuf,
+        /// Records per second.
+        #[arg(long, default_value_t = 20_000)]
+        rate: u64,
+        /// Seconds the load runs.
+        #[arg(long, default_value_t = 300)]
+        seconds: u64,
+        /// Milliseconds between two probes.
+        #[arg(long, default_value_t = 1000)]
+        probe_interval_ms: u64,
+        /// JSON file to write the figures to.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Print a results file as Markdown tables with ratios and targets.
     Table {
         /// JSON-lines results file.
         results: PathBuf,
+        /// A `latency --out` file, added to the targets.
+        #[arg(long)]
+        latency: Option<PathBuf>,
     },
 }
 
@@ -126,8 +177,59 @@ fn run(cli: Cli) -> Result<()> {
             println!("delivered {delivered}");
             Ok(())
         }
-        Command::Table { results } => {
+        Command::Latency {
+            brokers,
+            topic,
+            clickhouse_url,
+            database,
+            clickhouse_user,
+            clickhouse_password,
+            payloads,
+            rate,
+            seconds,
+            probe_interval_ms,
+            out,
+        } => {
+            let options = latency::LatencyOptions {
+                brokers,
+                topic,
+                store: StoreConfig {
+                    url: clickhouse_url,
+                    database,
+                    user: clickhouse_user,
+                    password: clickhouse_password,
+                },
+                payloads,
+                rate,
+                duration: Duration::from_secs(seconds),
+                probe_interval: Duration::from_millis(probe_interval_ms),
+                settle: Duration::from_secs(60),
+            };
+            let report = latency::run(&options)?;
+            println!(
+                "sent {} at {:.0}/s; probes {} ({} unseen): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+                report.sent,
+                report.achieved_rate,
+                report.probes,
+                report.unseen,
+                report.p50_ms,
+                report.p99_ms,
+                report.max_ms
+            );
+            print!("{}", report.minutes_table());
+            if let Some(out) = out {
+                std::fs::write(&out, serde_json::to_string(&report)?)?;
+            }
+            Ok(())
+        }
+        Command::Table { results, latency } => {
             print!("{}", table::render(&table::read(&results)?));
+            if let Some(path) = latency {
+                let report: latency::LatencyReport =
+                    serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+                print!("{}", report.target_row());
+                print!("{}", report.minutes_table());
+            }
             Ok(())
         }
     }
