@@ -84,6 +84,12 @@ if running store && ! running ingest; then
 fi
 ch() { curl -sf "$CH_URL" --data-binary "$1"; }
 
+# fresh PREFIX DATABASE: a step's own topics and migrated database.
+fresh() {
+    COSTFLOW_TOPIC_PREFIX="$1" "$COSTFLOW" topics apply --replication-factor 1 >/dev/null
+    COSTFLOW_CLICKHOUSE_DATABASE="$2" "$COSTFLOW" migrate >/dev/null
+}
+
 # measure KEY LABEL RECORDS -- command...: run it as its own process and record it.
 measure() {
     local key="$1" label="$2" records="$3"
@@ -111,6 +117,8 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 case "$BROKER_KIND" in
     memory)
         [[ -x $TANSU_BIN ]] || scripts/stack.sh up # builds tansu once
@@ -219,18 +227,21 @@ if running e2e; then
     # ends when the projection counts every record. Measured as one process
     # (CPU is both together, peak RSS the larger of the two).
     prefix="bench-$ID-e2e-"
-    COSTFLOW_TOPIC_PREFIX="$prefix" "$COSTFLOW" topics apply --replication-factor 1 >/dev/null
-    COSTFLOW_CLICKHOUSE_DATABASE="${DATABASE}_e2e" "$COSTFLOW" migrate >/dev/null
+    fresh "$prefix" "${DATABASE}_e2e"
     COSTFLOW_TOPIC_PREFIX="$prefix" COSTFLOW_CLICKHOUSE_DATABASE="${DATABASE}_e2e" \
         measure e2e "ingest + store together, files -> projection ($BROKER_KIND broker)" "$RECORDS" -- \
         bash -c '
             set -euo pipefail
             "$1" consume store --group-id "$2" >/dev/null & store=$!
             trap "kill -TERM $store 2>/dev/null || true" EXIT
+            trap "exit 143" TERM
             "$1" ingest focus "$3" --source-version 2026-01-01T00:00:00Z >/dev/null
             query="SELECT sum(line_items) FROM $COSTFLOW_CLICKHOUSE_DATABASE.cost_daily_refresh FINAL"
+            deadline=$((SECONDS + 3600))
             until [[ $(curl -sf "$COSTFLOW_CLICKHOUSE_URL" --data-binary "$query") == "$4" ]]; do
                 kill -0 $store || { echo "bench: the store consumer died" >&2; exit 1; }
+                ((SECONDS < deadline)) ||
+                    { echo "bench: the projection never counted all $4 records" >&2; exit 1; }
                 sleep 0.2
             done
             kill -TERM $store; wait $store' \
@@ -243,9 +254,8 @@ if running latency; then
     # Its own topics and database, and a store consumer at its defaults, running
     # for the whole load; the probes are read back the way the API reads them.
     prefix="bench-$ID-lat-"
-    COSTFLOW_TOPIC_PREFIX="$prefix" "$COSTFLOW" topics apply --replication-factor 1 >/dev/null
     # Migrated first, so the probes' first reads find the projection's tables.
-    COSTFLOW_CLICKHOUSE_DATABASE="${DATABASE}_lat" "$COSTFLOW" migrate >/dev/null
+    fresh "$prefix" "${DATABASE}_lat"
     COSTFLOW_TOPIC_PREFIX="$prefix" COSTFLOW_CLICKHOUSE_DATABASE="${DATABASE}_lat" \
         "$COSTFLOW" consume store --group-id "bench-$ID-lat" >"$RUN/latency-store.log" 2>&1 &
     STORE_PID=$!

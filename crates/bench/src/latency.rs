@@ -83,7 +83,10 @@ pub struct MinuteLatency {
     pub minute: u64,
     /// Probes sent in it that showed.
     pub probes: u64,
-    /// Their median produce → visible, milliseconds.
+    /// Probes sent in it that never showed.
+    #[serde(default)]
+    pub unseen: u64,
+    /// Median produce → visible of those that showed, milliseconds.
     pub p50_ms: f64,
     /// Their 99th percentile, milliseconds.
     pub p99_ms: f64,
@@ -121,13 +124,15 @@ impl LatencyReport {
             return String::new();
         }
         let mut out = String::from(
-            "\n| minute of the load | probes | p50 ms | p99 ms |\n|---:|---:|---:|---:|\n",
+            "\n| minute of the load | probes seen | unseen | p50 ms | p99 ms |\n\
+             |---:|---:|---:|---:|---:|\n",
         );
         for m in &self.per_minute {
             out.push_str(&format!(
-                "| {} | {} | {:.0} | {:.0} |\n",
+                "| {} | {} | {} | {:.0} | {:.0} |\n",
                 m.minute + 1,
                 m.probes,
+                m.unseen,
                 m.p50_ms,
                 m.p99_ms
             ));
@@ -189,7 +194,7 @@ pub fn run(options: &LatencyOptions) -> Result<LatencyReport> {
         .context("flushing the producer")?;
     drop(probes_tx);
 
-    let (seen, unseen) = watcher
+    let (seen, unseen_at) = watcher
         .join()
         .map_err(|_| anyhow::anyhow!("the projection watcher panicked"))??;
     let mut latencies: Vec<f64> = seen.iter().map(|(_, ms)| *ms).collect();
@@ -198,27 +203,33 @@ pub fn run(options: &LatencyOptions) -> Result<LatencyReport> {
         sent,
         achieved_rate: sent as f64 / load_secs,
         probes,
-        unseen,
+        unseen: unseen_at.len() as u64,
         p50_ms: percentile(&latencies, 0.50),
         p99_ms: percentile(&latencies, 0.99),
         max_ms: latencies.last().copied().unwrap_or(f64::NAN),
-        per_minute: per_minute(&seen),
+        per_minute: per_minute(&seen, &unseen_at),
     })
 }
 
-/// Percentiles of `(seconds into the load, latency ms)` pairs, minute by minute.
-fn per_minute(seen: &[(f64, f64)]) -> Vec<MinuteLatency> {
-    let mut minutes: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
+/// Percentiles of `(seconds into the load, latency ms)` pairs, minute by minute,
+/// with the probes never seen counted in the minute they were sent.
+fn per_minute(seen: &[Seen], unseen_at: &[f64]) -> Vec<MinuteLatency> {
+    let minute = |at: f64| (at / 60.0) as u64;
+    let mut minutes: std::collections::BTreeMap<u64, (Vec<f64>, u64)> = Default::default();
     for (at, ms) in seen {
-        minutes.entry((at / 60.0) as u64).or_default().push(*ms);
+        minutes.entry(minute(*at)).or_default().0.push(*ms);
+    }
+    for at in unseen_at {
+        minutes.entry(minute(*at)).or_default().1 += 1;
     }
     minutes
         .into_iter()
-        .map(|(minute, mut values)| {
+        .map(|(minute, (mut values, unseen))| {
             values.sort_by(f64::total_cmp);
             MinuteLatency {
                 minute,
                 probes: values.len() as u64,
+                unseen,
                 p50_ms: percentile(&values, 0.50),
                 p99_ms: percentile(&values, 0.99),
             }
@@ -273,16 +284,22 @@ fn send(producer: &BaseProducer, codec: &Codec, topic: &str, record: &CostRecord
     }
 }
 
+/// A probe that showed: seconds after the load started that it was sent, and
+/// its produce → visible latency in milliseconds.
+type Seen = (f64, f64);
+
 /// Reads the projection until every probe sent has shown, or `settle` after the
 /// last one was sent; for each probe seen, when it was sent (seconds after
-/// `started`) and its latency in milliseconds, and the count never seen.
+/// `started`) and its latency in milliseconds, and when each probe never seen
+/// was sent. A probe counts as seen when the read that found it returned, so
+/// its latency includes that read and up to [`POLL_EVERY`] before it.
 fn watch(
     store: Store,
     day: chrono::NaiveDate,
     probes: Receiver<(String, Instant)>,
     settle: Duration,
     started: Instant,
-) -> Result<(Vec<(f64, f64)>, u64)> {
+) -> Result<(Vec<Seen>, Vec<f64>)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -323,9 +340,13 @@ fn watch(
             }
         }
         match load_over {
-            Some(_) if outstanding.is_empty() => return Ok((latencies, 0)),
+            Some(_) if outstanding.is_empty() => return Ok((latencies, Vec::new())),
             Some(over) if over.elapsed() >= settle => {
-                return Ok((latencies, outstanding.len() as u64))
+                let unseen = outstanding
+                    .values()
+                    .map(|sent| sent.duration_since(started).as_secs_f64())
+                    .collect();
+                return Ok((latencies, unseen));
             }
             _ => std::thread::sleep(POLL_EVERY),
         }
@@ -363,17 +384,17 @@ mod tests {
     #[test]
     fn probes_are_split_by_the_minute_they_were_sent_in() {
         let seen = [(1.0, 100.0), (59.9, 300.0), (60.0, 5000.0), (130.0, 7.0)];
-        let minutes = per_minute(&seen);
-        let summary: Vec<(u64, u64, f64, f64)> = minutes
+        let minutes = per_minute(&seen, &[61.0, 62.0]);
+        let summary: Vec<(u64, u64, u64, f64, f64)> = minutes
             .iter()
-            .map(|m| (m.minute, m.probes, m.p50_ms, m.p99_ms))
+            .map(|m| (m.minute, m.probes, m.unseen, m.p50_ms, m.p99_ms))
             .collect();
         assert_eq!(
             summary,
             [
-                (0, 2, 100.0, 300.0),
-                (1, 1, 5000.0, 5000.0),
-                (2, 1, 7.0, 7.0)
+                (0, 2, 0, 100.0, 300.0),
+                (1, 1, 2, 5000.0, 5000.0),
+                (2, 1, 0, 7.0, 7.0)
             ]
         );
     }

@@ -6,6 +6,11 @@
 //! `schemas/` and resolve the datum to the newest version, so producers on an
 //! older or newer schema can share a topic.
 //!
+//! The datum is written, and read back when its writer schema is the current
+//! one, by `serde_avro_fast`, straight between the bytes and the Rust type;
+//! `apache-avro` parses the schemas, computes fingerprints and resolves data
+//! written with any other version.
+//!
 //! The fingerprint is the one the Avro specification defines, the same that Java's
 //! `SchemaNormalization` and Python's `fastavro` compute. `apache-avro` (up to 0.23
 //! at least) writes a primitive that carries a `logicalType` as `{"type":"long"}`

@@ -194,9 +194,11 @@ const INSERT_BLOCK_ROWS: usize = 50_000;
 ///
 /// Rows are serialised as they are written and streamed to ClickHouse in the
 /// background, so the server parses one batch while the next is being decoded,
-/// and one insert (one data part) covers many batches. Nothing is durable until
-/// [`LineItemWriter::end`] returns. Inserting a record again is harmless: rows
-/// with the same key and source version collapse.
+/// and one insert covers many batches (a data part per [`INSERT_BLOCK_ROWS`]).
+/// Only when [`LineItemWriter::end`] returns are all rows known to be stored;
+/// an insert cut short may have stored some of its blocks already. Either way
+/// inserting a record again is harmless: rows with the same key and source
+/// version collapse.
 ///
 /// Amounts are stored in two exact parts (see [`costflow_model::money`]).
 pub struct LineItemWriter {

@@ -37,9 +37,32 @@ struct RefreshRow<'a> {
     line_items: u64,
 }
 
-/// Most billing periods one refresh statement names, which keeps each statement
-/// well inside ClickHouse's default 256 KiB query size.
+/// Most billing periods one refresh statement names.
 const REFRESH_CHUNK: usize = 500;
+
+/// Most bytes of billing account ids one refresh statement names, which keeps
+/// each statement well inside ClickHouse's default 256 KiB query size whatever
+/// the ids' length.
+const REFRESH_CHUNK_ID_BYTES: usize = 64 * 1024;
+
+/// `periods` in runs of at most [`REFRESH_CHUNK`] periods and
+/// [`REFRESH_CHUNK_ID_BYTES`] of account ids (a run holds one period at least).
+fn refresh_chunks<'a>(periods: &'a [&'a BillingPeriodKey]) -> Vec<&'a [&'a BillingPeriodKey]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, period) in periods.iter().enumerate() {
+        let len = period.billing_account_id.len();
+        if i > start && (i - start == REFRESH_CHUNK || bytes + len > REFRESH_CHUNK_ID_BYTES) {
+            chunks.push(&periods[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += len;
+    }
+    if start < periods.len() {
+        chunks.push(&periods[start..]);
+    }
+    chunks
+}
 
 /// `(billing_account_id, billing_period_start) IN (...)` for `count` periods,
 /// with a placeholder for each account and period start (seconds).
@@ -66,6 +89,7 @@ struct PeriodVersion {
 struct PeriodDuplicates {
     billing_account_id: String,
     billing_period_start: u32,
+    rows: u64,
     duplicated: u8,
 }
 
@@ -92,14 +116,18 @@ impl Store {
     /// exact: a period counts as free of duplicates only when its rows' count
     /// equals the number of distinct 64-bit hashes of their record keys, which
     /// cannot happen if two rows share a key (rows of one period and source
-    /// version that share a record key are what `FINAL` collapses).
+    /// version that share a record key are what `FINAL` collapses). And a period
+    /// recomputed without `FINAL` must count as many rows as the check did, or
+    /// the recompute is done again with `FINAL`: inserts only add rows and merges
+    /// only remove duplicates, so the same count means the same duplicate-free
+    /// rows.
     pub async fn refresh_daily(
         &self,
         periods: &BTreeSet<BillingPeriodKey>,
     ) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
         let periods: Vec<&BillingPeriodKey> = periods.iter().collect();
-        for chunk in periods.chunks(REFRESH_CHUNK) {
+        for chunk in refresh_chunks(&periods) {
             self.refresh_periods(chunk).await?;
         }
         tracing::debug!(
@@ -149,7 +177,7 @@ impl Store {
         let checks: Vec<PeriodDuplicates> = bind_versions(
             self.client.query(&format!(
                 "SELECT billing_account_id, toUInt32(billing_period_start) AS start, \
-                   count() != uniqExact(cityHash64(record_key)) \
+                   count(), count() != uniqExact(cityHash64(record_key)) \
                  FROM line_items WHERE {} \
                  GROUP BY billing_account_id, billing_period_start",
                 versions_in(all.len())
@@ -159,74 +187,96 @@ impl Store {
         .fetch_all()
         .await
         .map_err(ch_err(what()))?;
-        let duplicated = |version: &PeriodVersion| {
-            checks.iter().any(|c| {
-                c.duplicated != 0
-                    && c.billing_account_id == version.billing_account_id
+        let check = |version: &PeriodVersion| {
+            checks.iter().find(|c| {
+                c.billing_account_id == version.billing_account_id
                     && c.billing_period_start == version.billing_period_start
             })
         };
-        let (with_duplicates, without): (Vec<&PeriodVersion>, Vec<&PeriodVersion>) =
-            versions.iter().partition(|v| duplicated(v));
-        tracing::debug!(
-            periods = versions.len(),
-            with_duplicates = with_duplicates.len(),
-            "recomputing projection"
-        );
+        let duplicated =
+            |version: &PeriodVersion| check(version).is_some_and(|c| c.duplicated != 0);
+        let checked_rows = |version: &PeriodVersion| check(version).map_or(0, |c| c.rows);
 
-        // Microseconds keep refreshes ordered even when two land in one second.
-        let refreshed_at = u64::try_from(Utc::now().timestamp_micros()).unwrap_or(0);
-        for (final_, versions) in [("FINAL", &with_duplicates), ("", &without)] {
-            if versions.is_empty() {
-                continue;
-            }
-            let recompute = self.client.query(&format!(
-                "INSERT INTO cost_daily (billing_account_id, billing_period_start, refreshed_at, \
-                   day, sub_account_id, service_name, region_id, charge_category, billing_currency, \
-                   billed_cost, billed_cost_rest, effective_cost, effective_cost_rest, \
-                   list_cost, list_cost_rest, line_items, source_version) \
-                 SELECT billing_account_id, billing_period_start, toUInt64(?), \
-                   toDate(charge_period_start) AS day, ifNull(sub_account_id, '') AS sub, \
-                   ifNull(service_name, '') AS service, ifNull(region_id, '') AS region, \
-                   charge_category, billing_currency, sum(billed_cost), sum(billed_cost_rest), \
-                   sum(effective_cost), sum(effective_cost_rest), sum(list_cost), \
-                   sum(list_cost_rest), count(), any(source_version) \
-                 FROM line_items {final_} WHERE {} \
-                 GROUP BY billing_account_id, billing_period_start, day, sub, service, region, \
-                   charge_category, billing_currency",
-                versions_in(versions.len())
-            ));
-            bind_versions(recompute.bind(refreshed_at), versions)
-                .execute()
-                .await
-                .map_err(ch_err(what()))?;
-        }
-
-        // The projection rows just written hold each period's line item count.
+        // The projection rows a recompute writes hold each period's line item count.
         let count_sql = format!(
             "SELECT billing_account_id, toUInt32(billing_period_start) AS start, \
                sum(line_items) FROM cost_daily WHERE refreshed_at = ? AND {} \
              GROUP BY billing_account_id, billing_period_start",
             periods_in(periods.len())
         );
-        let counts: Vec<PeriodCount> =
-            bind_periods(self.client.query(&count_sql).bind(refreshed_at))
-                .fetch_all()
-                .await
-                .map_err(ch_err(what()))?;
+        let counted = |counts: &[PeriodCount], version: &PeriodVersion| {
+            counts
+                .iter()
+                .find(|c| {
+                    c.billing_account_id == version.billing_account_id
+                        && c.billing_period_start == version.billing_period_start
+                })
+                .map_or(0, |c| c.line_items)
+        };
+
+        // A period read without FINAL must have been read as it was checked: if
+        // its row count moved in between (another consumer replaying the same
+        // messages after a rebalance, say), the chunk is recomputed, all of it
+        // with FINAL, under a later refresh time that supersedes this one.
+        let mut all_final = false;
+        let (refreshed_at, counts) = loop {
+            let (with_final, plain): (Vec<&PeriodVersion>, Vec<&PeriodVersion>) =
+                versions.iter().partition(|v| all_final || duplicated(v));
+            tracing::debug!(
+                periods = versions.len(),
+                with_final = with_final.len(),
+                "recomputing projection"
+            );
+            // Microseconds keep refreshes ordered even when two land in one second.
+            let refreshed_at = u64::try_from(Utc::now().timestamp_micros()).unwrap_or(0);
+            for (final_, group) in [("FINAL", &with_final), ("", &plain)] {
+                if group.is_empty() {
+                    continue;
+                }
+                let recompute = self.client.query(&format!(
+                    "INSERT INTO cost_daily (billing_account_id, billing_period_start, \
+                       refreshed_at, day, sub_account_id, service_name, region_id, \
+                       charge_category, billing_currency, billed_cost, billed_cost_rest, \
+                       effective_cost, effective_cost_rest, list_cost, list_cost_rest, \
+                       line_items, source_version) \
+                     SELECT billing_account_id, billing_period_start, toUInt64(?), \
+                       toDate(charge_period_start) AS day, ifNull(sub_account_id, '') AS sub, \
+                       ifNull(service_name, '') AS service, ifNull(region_id, '') AS region, \
+                       charge_category, billing_currency, sum(billed_cost), \
+                       sum(billed_cost_rest), sum(effective_cost), sum(effective_cost_rest), \
+                       sum(list_cost), sum(list_cost_rest), count(), any(source_version) \
+                     FROM line_items {final_} WHERE {} \
+                     GROUP BY billing_account_id, billing_period_start, day, sub, service, \
+                       region, charge_category, billing_currency",
+                    versions_in(group.len())
+                ));
+                bind_versions(recompute.bind(refreshed_at), group)
+                    .execute()
+                    .await
+                    .map_err(ch_err(what()))?;
+            }
+            let counts: Vec<PeriodCount> =
+                bind_periods(self.client.query(&count_sql).bind(refreshed_at))
+                    .fetch_all()
+                    .await
+                    .map_err(ch_err(what()))?;
+            if plain.iter().all(|v| counted(&counts, v) == checked_rows(v)) {
+                break (refreshed_at, counts);
+            }
+            tracing::warn!(
+                periods = versions.len(),
+                "line items changed while the projection was recomputed; again with FINAL"
+            );
+            all_final = true;
+        };
+
         let mut insert = self
             .client
             .insert::<RefreshRow<'_>>("cost_daily_refresh")
             .await
             .map_err(ch_err(what()))?;
         for version in &versions {
-            let line_items = counts
-                .iter()
-                .find(|c| {
-                    c.billing_account_id == version.billing_account_id
-                        && c.billing_period_start == version.billing_period_start
-                })
-                .map_or(0, |c| c.line_items);
+            let line_items = counted(&counts, version);
             insert
                 .write(&RefreshRow {
                     billing_account_id: &version.billing_account_id,
@@ -436,4 +486,35 @@ pub struct CostRow {
     pub effective_cost: Amount,
     /// Projection rows summed into this bucket.
     pub projection_rows: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn period(account: String) -> BillingPeriodKey {
+        BillingPeriodKey {
+            billing_account_id: account,
+            billing_period_start: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn refresh_chunks_cap_periods_and_id_bytes() {
+        let short: Vec<BillingPeriodKey> = (0..1200).map(|i| period(format!("a{i}"))).collect();
+        let refs: Vec<&BillingPeriodKey> = short.iter().collect();
+        let sizes: Vec<usize> = refresh_chunks(&refs).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [500, 500, 200]);
+
+        // Ids of 20 KiB: three fit in 64 KiB, a fourth starts the next chunk; an
+        // id longer than the cap still gets a chunk of its own.
+        let long: Vec<BillingPeriodKey> = (0..7)
+            .map(|i| period(format!("{i}{}", "x".repeat(20 * 1024))))
+            .chain([period("y".repeat(100 * 1024))])
+            .collect();
+        let refs: Vec<&BillingPeriodKey> = long.iter().collect();
+        let sizes: Vec<usize> = refresh_chunks(&refs).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [3, 3, 1, 1]);
+        assert!(refresh_chunks(&[]).is_empty());
+    }
 }
