@@ -84,9 +84,11 @@ if running store && ! running ingest; then
 fi
 ch() { curl -sf "$CH_URL" --data-binary "$1"; }
 
+# topics PREFIX: costflow's topics under PREFIX.
+topics() { COSTFLOW_TOPIC_PREFIX="$1" "$COSTFLOW" topics apply --replication-factor 1 >/dev/null; }
 # fresh PREFIX DATABASE: a step's own topics and migrated database.
 fresh() {
-    COSTFLOW_TOPIC_PREFIX="$1" "$COSTFLOW" topics apply --replication-factor 1 >/dev/null
+    topics "$1"
     COSTFLOW_CLICKHOUSE_DATABASE="$2" "$COSTFLOW" migrate >/dev/null
 }
 
@@ -172,8 +174,8 @@ if running ingest; then
     step "stage A: ingest against bare BaseProducer, $ROUNDS rounds interleaved ($BROKER_KIND broker)"
     for round in $(seq "$ROUNDS"); do
         prefix="bench-$ID-r$round-"
-        COSTFLOW_TOPIC_PREFIX="$prefix" "$COSTFLOW" topics apply --replication-factor 1 >/dev/null
-        COSTFLOW_TOPIC_PREFIX="${prefix}bare-" "$COSTFLOW" topics apply --replication-factor 1 >/dev/null
+        topics "$prefix"
+        topics "${prefix}bare-"
         COSTFLOW_TOPIC_PREFIX="$prefix" measure ingest "costflow ingest focus ($BROKER_KIND broker)" "$RECORDS" -- \
             "$COSTFLOW" ingest focus "$DATA" --source-version 2026-01-01T00:00:00Z >/dev/null
         measure bare_produce "rdkafka BaseProducer, same payloads ($BROKER_KIND broker)" "$RECORDS" -- \

@@ -18,7 +18,7 @@ use crate::payloads::PayloadReader;
 
 /// Counts acknowledged and failed deliveries.
 #[derive(Default)]
-struct Counter {
+pub struct Counter {
     delivered: AtomicU64,
     failed: AtomicU64,
 }
@@ -38,39 +38,41 @@ impl ProducerContext for Counter {
     }
 }
 
-/// Sends every message of a payload file to `topic` and waits for every delivery
-/// report; the number of messages the broker acknowledged.
-pub fn produce(brokers: &str, topic: &str, payloads: &Path) -> Result<u64> {
+/// A `BaseProducer` with costflow's producer settings, counting deliveries.
+pub fn producer(brokers: &str) -> Result<BaseProducer<Counter>> {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", brokers);
     for (key, value) in PRODUCER_SETTINGS {
         config.set(*key, *value);
     }
-    let producer: BaseProducer<Counter> = config
+    config
         .create_with_context(Counter::default())
-        .context("creating the producer")?;
+        .context("creating the producer")
+}
 
-    let mut input = PayloadReader::open(payloads)?;
-    let mut sent = 0u64;
-    while input.next_message()? {
-        let mut record = BaseRecord::to(topic)
-            .key(&input.key)
-            .payload(&input.payload);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    producer.poll(Duration::from_millis(10));
-                }
-                Err((err, _)) => return Err(err).context("produce"),
+/// Queues one message, waiting for room while librdkafka's queue is full.
+pub fn send(
+    producer: &BaseProducer<Counter>,
+    topic: &str,
+    key: &[u8],
+    payload: &[u8],
+) -> Result<()> {
+    let mut record = BaseRecord::to(topic).key(key).payload(payload);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                producer.poll(Duration::from_millis(10));
             }
+            Err((err, _)) => return Err(err).context("produce"),
         }
-        sent += 1;
-        // Serve delivery reports as they come, without waiting.
-        producer.poll(Duration::ZERO);
     }
+}
 
+/// Waits for every delivery report of `sent` messages; fails unless the broker
+/// acknowledged them all.
+pub fn flush(producer: &BaseProducer<Counter>, sent: u64) -> Result<u64> {
     producer
         .flush(Duration::from_secs(120))
         .context("flushing the producer")?;
@@ -81,4 +83,19 @@ pub fn produce(brokers: &str, topic: &str, payloads: &Path) -> Result<u64> {
         bail!("{sent} sent, {delivered} acknowledged, {failed} failed");
     }
     Ok(delivered)
+}
+
+/// Sends every message of a payload file to `topic` and waits for every delivery
+/// report; the number of messages the broker acknowledged.
+pub fn produce(brokers: &str, topic: &str, payloads: &Path) -> Result<u64> {
+    let producer = producer(brokers)?;
+    let mut input = PayloadReader::open(payloads)?;
+    let mut sent = 0u64;
+    while input.next_message()? {
+        send(&producer, topic, &input.key, &input.payload)?;
+        sent += 1;
+        // Serve delivery reports as they come, without waiting.
+        producer.poll(Duration::ZERO);
+    }
+    flush(&producer, sent)
 }

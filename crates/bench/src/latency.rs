@@ -13,17 +13,14 @@ use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use chrono::Days;
-use costflow_bus::PRODUCER_SETTINGS;
 use costflow_model::{Codec, CostRecord, RecordKey};
 use costflow_store::{CostQuery, Dimension, Granularity, Store, StoreConfig};
-use rdkafka::config::ClientConfig;
-use rdkafka::error::KafkaError;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::producer::BaseProducer;
 use serde::{Deserialize, Serialize};
 
+use crate::bare::{self, Counter};
 use crate::payloads::PayloadReader;
 
 /// Most records decoded from the payload file to cycle through.
@@ -152,7 +149,7 @@ pub fn run(options: &LatencyOptions) -> Result<LatencyReport> {
     let (probes_tx, probes_rx) = channel::<(String, Instant)>();
     let store = Store::new(options.store.clone());
     let settle = options.settle;
-    let producer = producer(&options.brokers)?;
+    let producer = bare::producer(&options.brokers)?;
     let started = Instant::now();
     let watcher = std::thread::spawn(move || watch(store, probe_day, probes_rx, settle, started));
 
@@ -189,9 +186,7 @@ pub fn run(options: &LatencyOptions) -> Result<LatencyReport> {
         std::thread::sleep(Duration::from_millis(1));
     }
     let load_secs = started.elapsed().as_secs_f64();
-    producer
-        .flush(Duration::from_secs(60))
-        .context("flushing the producer")?;
+    bare::flush(&producer, sent)?;
     drop(probes_tx);
 
     let (seen, unseen_at) = watcher
@@ -258,30 +253,19 @@ fn read_templates(codec: &Codec, path: &std::path::Path) -> Result<Vec<CostRecor
     Ok(templates)
 }
 
-fn producer(brokers: &str) -> Result<BaseProducer> {
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", brokers);
-    for (key, value) in PRODUCER_SETTINGS {
-        config.set(*key, *value);
-    }
-    config.create().context("creating the producer")
-}
-
-fn send(producer: &BaseProducer, codec: &Codec, topic: &str, record: &CostRecord) -> Result<()> {
+fn send(
+    producer: &BaseProducer<Counter>,
+    codec: &Codec,
+    topic: &str,
+    record: &CostRecord,
+) -> Result<()> {
     let payload = codec.encode(record)?;
-    let mut record = BaseRecord::to(topic)
-        .key(&record.billing_account_id)
-        .payload(&payload);
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                record = back;
-                producer.poll(Duration::from_millis(1));
-            }
-            Err((err, _)) => return Err(err).context("produce"),
-        }
-    }
+    bare::send(
+        producer,
+        topic,
+        record.billing_account_id.as_bytes(),
+        &payload,
+    )
 }
 
 /// A probe that showed: seconds after the load started that it was sent, and

@@ -104,8 +104,14 @@ impl Codec {
                 .iter()
                 .map(|(_, schema)| (library_fingerprint(schema), schema.clone())),
         );
+        Self::assemble(versions, writers)
+    }
+
+    /// A codec over `versions` (the last one current) accepting `writers`.
+    fn assemble(versions: Vec<(u64, Schema)>, writers: Vec<(u64, Schema)>) -> Self {
+        let current = &versions.last().expect("a codec has a schema").1;
         let mut codec = Self {
-            current_fast: fast_schema(&versions.last().expect("a codec has a schema").1),
+            current_fast: fast_schema(current),
             versions,
             writers,
             current_writers: Vec::new(),
@@ -116,7 +122,6 @@ impl Codec {
 
     fn find_current_writers(&mut self) {
         let current = self.current().clone();
-        self.current_fast = fast_schema(&current);
         self.current_writers = self
             .writers
             .iter()
@@ -144,14 +149,7 @@ impl Codec {
     pub fn reading_version(&self, version: usize) -> Option<Self> {
         let index = version.checked_sub(1)?;
         let kept = self.versions.get(..=index)?.to_vec();
-        let mut codec = Self {
-            current_fast: self.current_fast.clone(),
-            versions: kept,
-            writers: self.writers.clone(),
-            current_writers: Vec::new(),
-        };
-        codec.find_current_writers();
-        Some(codec)
+        Some(Self::assemble(kept, self.writers.clone()))
     }
 
     /// The codec for [`crate::CostRecord`].

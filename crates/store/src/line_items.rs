@@ -170,18 +170,6 @@ impl Store {
             rows: 0,
         }
     }
-
-    /// Inserts records into `line_items` and returns once ClickHouse has
-    /// acknowledged the insert; what [`LineItemWriter`] does for one batch.
-    pub async fn insert_line_items(
-        &self,
-        records: &[CostRecord],
-    ) -> Result<Vec<(usize, StoreError)>, StoreError> {
-        let mut writer = self.line_item_writer();
-        let unstorable = writer.write(records).await?;
-        writer.end().await?;
-        Ok(unstorable)
-    }
 }
 
 /// Rows ClickHouse gathers into one block (one data part) of a streamed insert.

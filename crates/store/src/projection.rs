@@ -1,6 +1,6 @@
 //! The daily projection: refreshing it and reading it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -83,6 +83,12 @@ struct PeriodVersion {
     billing_account_id: String,
     billing_period_start: u32,
     source_version: i64,
+}
+
+impl PeriodVersion {
+    fn key(&self) -> (&str, u32) {
+        (&self.billing_account_id, self.billing_period_start)
+    }
 }
 
 #[derive(clickhouse::Row, serde::Deserialize)]
@@ -187,12 +193,11 @@ impl Store {
         .fetch_all()
         .await
         .map_err(ch_err(what()))?;
-        let check = |version: &PeriodVersion| {
-            checks.iter().find(|c| {
-                c.billing_account_id == version.billing_account_id
-                    && c.billing_period_start == version.billing_period_start
-            })
-        };
+        let checks: HashMap<(&str, u32), &PeriodDuplicates> = checks
+            .iter()
+            .map(|c| ((c.billing_account_id.as_str(), c.billing_period_start), c))
+            .collect();
+        let check = |version: &PeriodVersion| checks.get(&version.key()).copied();
         let duplicated =
             |version: &PeriodVersion| check(version).is_some_and(|c| c.duplicated != 0);
         let checked_rows = |version: &PeriodVersion| check(version).map_or(0, |c| c.rows);
@@ -204,14 +209,14 @@ impl Store {
              GROUP BY billing_account_id, billing_period_start",
             periods_in(periods.len())
         );
-        let counted = |counts: &[PeriodCount], version: &PeriodVersion| {
+        let counted = |counts: &HashMap<(String, u32), u64>, version: &PeriodVersion| {
             counts
-                .iter()
-                .find(|c| {
-                    c.billing_account_id == version.billing_account_id
-                        && c.billing_period_start == version.billing_period_start
-                })
-                .map_or(0, |c| c.line_items)
+                .get(&(
+                    version.billing_account_id.clone(),
+                    version.billing_period_start,
+                ))
+                .copied()
+                .unwrap_or(0)
         };
 
         // A period read without FINAL must have been read as it was checked: if
@@ -255,11 +260,14 @@ impl Store {
                     .await
                     .map_err(ch_err(what()))?;
             }
-            let counts: Vec<PeriodCount> =
+            let counts: HashMap<(String, u32), u64> =
                 bind_periods(self.client.query(&count_sql).bind(refreshed_at))
-                    .fetch_all()
+                    .fetch_all::<PeriodCount>()
                     .await
-                    .map_err(ch_err(what()))?;
+                    .map_err(ch_err(what()))?
+                    .into_iter()
+                    .map(|c| ((c.billing_account_id, c.billing_period_start), c.line_items))
+                    .collect();
             if plain.iter().all(|v| counted(&counts, v) == checked_rows(v)) {
                 break (refreshed_at, counts);
             }
