@@ -75,8 +75,9 @@ mkdir -p "$RUN"
 
 step "release build"
 cargo build --release --locked -p costflow -p costflow-bench
-COSTFLOW="$ROOT/target/release/costflow"
-BENCH="$ROOT/target/release/costflow-bench"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+COSTFLOW="$TARGET/release/costflow"
+BENCH="$TARGET/release/costflow-bench"
 
 running() { [[ $STEPS == *" $1 "* ]]; }
 if running store && ! running ingest; then

@@ -23,7 +23,7 @@ export COSTFLOW_CLICKHOUSE_URL="${COSTFLOW_CLICKHOUSE_URL:-http://127.0.0.1:${CO
 
 step "building costflow (release)"
 cargo build --release --locked -p costflow
-costflow=target/release/costflow
+costflow="${CARGO_TARGET_DIR:-target}/release/costflow"
 
 step "topics and schema"
 "$costflow" topics apply --replication-factor 1
