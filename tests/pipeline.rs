@@ -37,6 +37,61 @@ async fn real_focus_sample_reconciles_in_clickhouse_and_through_the_api() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_stored_in_many_inserts_is_added_to_the_projection_and_reconciles() {
+    let env = TestEnv::new("increments");
+    let sample = focus_sample();
+    let expected = file_totals(&sample, &[]);
+    let group = env.group("store");
+
+    env.apply_topics().await;
+    env.costflow_ok(&["ingest", "focus", sample.to_str().unwrap()])
+        .await;
+    // Full batches of 100 with no wait: an insert and a refresh per batch.
+    let out = env
+        .costflow_ok(&[
+            "consume",
+            "store",
+            "--group-id",
+            &group,
+            "--until-caught-up",
+            "--batch-size",
+            "100",
+            "--refresh-interval-secs",
+            "0",
+        ])
+        .await;
+    assert!(out.contains("stored 1000 records"), "{out}");
+    let (incremental, recomputed) = refreshes(&out);
+    assert!(incremental > 0, "{out}");
+    assert!(
+        recomputed > 0,
+        "each period's first refresh recomputes: {out}"
+    );
+
+    assert_eq!(line_item_totals(&env).await, expected);
+    assert_eq!(projection_totals(&env).await, expected);
+    assert_eq!(api_totals(&env, RANGE.0, RANGE.1).await, expected);
+}
+
+/// The store consumer's "N incremental, M recomputed" billing period refreshes.
+fn refreshes(out: &str) -> (u64, u64) {
+    let counts = out
+        .split("billing periods refreshed: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no refresh counts: {out}"));
+    let number = |word: &str| -> u64 {
+        let before = counts.split(word).next().unwrap();
+        before
+            .rsplit(|c: char| !c.is_ascii_digit())
+            .find(|s| !s.is_empty())
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    (number(" incremental"), number(" recomputed"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingesting_the_same_file_twice_changes_no_total() {
     let env = TestEnv::new("twice");
     let sample = focus_sample();
@@ -56,6 +111,11 @@ async fn ingesting_the_same_file_twice_changes_no_total() {
     assert!(
         out.contains("stored 1000 records"),
         "second pass read the resend: {out}"
+    );
+    assert_eq!(
+        refreshes(&out).0,
+        0,
+        "every resent record was stored: {out}"
     );
 
     let stored = env.clickhouse("SELECT count() FROM line_items").await;

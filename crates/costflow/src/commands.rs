@@ -374,8 +374,12 @@ async fn consume_store(kafka: &KafkaConfig, store: &Store, args: StoreArgs) -> R
     let report =
         costflow_store::run_store_consumer(kafka, store, &options, shutdown_signal()).await?;
     println!(
-        "stored {} records, rejected {}, {} commits",
-        report.records, report.rejected, report.commits
+        "stored {} records, rejected {}, {} commits; billing periods refreshed: {} incremental, {} recomputed",
+        report.records,
+        report.rejected,
+        report.commits,
+        report.refreshes.incremental,
+        report.refreshes.recomputed
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -4,13 +4,12 @@
 //! one batch while the next is decoded; the billing periods they touch are marked
 //! dirty. Every `live_refresh_interval` while the consumer keeps up (every
 //! `refresh_interval` while it catches up), or as soon as the topic goes quiet,
-//! the insert is ended and acknowledged by ClickHouse, the dirty periods'
-//! projection is refreshed, and only then are the offsets committed. A crash
-//! anywhere before the commit means the messages are read again; the insert
-//! collapses duplicates and the refresh recomputes from scratch, so no total
-//! changes.
+//! the insert is ended and acknowledged by ClickHouse, the projection of the
+//! periods it stored rows in is refreshed, and only then are the offsets
+//! committed. A crash anywhere before the commit means the messages are read
+//! again; the insert collapses duplicates, and a refresh that finds a record
+//! stored twice recomputes the period from scratch, so no total changes.
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -21,8 +20,7 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::Message;
 use tokio::sync::watch;
 
-use crate::projection::BillingPeriodKey;
-use crate::{Store, StoreError};
+use crate::{RefreshReport, Store, StoreError};
 
 /// How long the reject producer may take to confirm before a commit.
 const REJECT_FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -84,6 +82,9 @@ pub struct StoreConsumerReport {
     pub rejected: u64,
     /// Offset commits made.
     pub commits: u64,
+    /// How the projection refreshes before those commits went, by billing
+    /// period.
+    pub refreshes: RefreshReport,
 }
 
 /// Why the store consumer stopped with an error. Nothing uncommitted is lost:
@@ -126,7 +127,6 @@ pub async fn run_store_consumer(
     let mut writer = store.line_item_writer();
     let mut report = StoreConsumerReport::default();
     let mut pending = Offsets::default();
-    let mut dirty = BTreeSet::new();
     let mut last_commit = Instant::now();
     let mut last_refresh = Duration::ZERO;
     tracing::info!(topic = %topic, group = %options.group_id, "store consumer started");
@@ -151,10 +151,6 @@ pub async fn run_store_consumer(
                 rejects.send(&records[*index].source_uri, None, err.to_string())?;
             }
             report.records += (records.len() - unstorable.len()) as u64;
-            dirty.extend(records.iter().map(|r| BillingPeriodKey {
-                billing_account_id: r.billing_account_id.clone(),
-                billing_period_start: r.billing_period_start,
-            }));
             pending.merge(&batch.offsets);
             tracing::debug!(
                 messages = batch.messages.len(),
@@ -175,9 +171,9 @@ pub async fn run_store_consumer(
         let due = batch.is_empty() || stopping || last_commit.elapsed() >= interval;
         if !pending.is_empty() && due {
             let ending = Instant::now();
-            let rows = writer.end().await?;
+            let inserted = writer.end().await?;
             tracing::debug!(
-                rows,
+                rows = inserted.rows(),
                 end_ms = ending.elapsed().as_millis() as u64,
                 "insert acknowledged"
             );
@@ -187,12 +183,11 @@ pub async fn run_store_consumer(
             }
             rejects.flush()?;
             let refreshing = Instant::now();
-            store.refresh_daily(&dirty).await?;
+            report.refreshes += store.refresh_inserted(&inserted).await?;
             last_refresh = refreshing.elapsed();
             consumer.commit(&pending)?;
             report.commits += 1;
             pending.clear();
-            dirty.clear();
             last_commit = Instant::now();
         }
 

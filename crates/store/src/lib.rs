@@ -12,11 +12,13 @@ pub mod consumer;
 pub mod line_items;
 pub mod migrations;
 pub mod projection;
+pub mod refresh;
 
 use std::time::Duration;
 
 pub use consumer::{run_store_consumer, StoreConsumerOptions, StoreConsumerReport};
 pub use projection::{CostQuery, CostRow, Dimension, Granularity};
+pub use refresh::RefreshReport;
 
 /// Everything that can go wrong talking to ClickHouse.
 #[derive(Debug, thiserror::Error)]

@@ -1,10 +1,13 @@
 //! Writing cost records to the `line_items` table.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use costflow_model::money::{integer_digits, split, Split, MONEY_SCALE, QUANTITY_SCALE};
 use costflow_model::CostRecord;
 use rust_decimal::Decimal;
 
+use crate::projection::BillingPeriodKey;
 use crate::{ch_err, Store, StoreError};
 
 /// One `line_items` row, borrowed from a record.
@@ -57,6 +60,7 @@ struct LineItemRow<'a> {
     focus_version: &'a str,
     record_json: String,
     ingested_at: u32,
+    insert_id: u64,
 }
 
 /// Seconds for a ClickHouse `DateTime` column, which holds whole seconds from
@@ -95,7 +99,11 @@ fn parts_opt(
 }
 
 impl<'a> LineItemRow<'a> {
-    fn from_record(record: &'a CostRecord, ingested_at: u32) -> Result<Self, StoreError> {
+    fn from_record(
+        record: &'a CostRecord,
+        ingested_at: u32,
+        insert_id: u64,
+    ) -> Result<Self, StoreError> {
         let record_json = serde_json_text(record);
         let billed = parts(record, record.billed_cost, MONEY_SCALE)?;
         let effective = parts(record, record.effective_cost, MONEY_SCALE)?;
@@ -151,6 +159,7 @@ impl<'a> LineItemRow<'a> {
             focus_version: &record.focus_version,
             record_json,
             ingested_at,
+            insert_id,
         })
     }
 }
@@ -167,7 +176,7 @@ impl Store {
         LineItemWriter {
             client: self.client.clone(),
             insert: None,
-            rows: 0,
+            inserted: Inserted::default(),
         }
     }
 }
@@ -192,7 +201,72 @@ const INSERT_BLOCK_ROWS: usize = 50_000;
 pub struct LineItemWriter {
     client: clickhouse::Client,
     insert: Option<clickhouse::insert::Insert<LineItemRow<'static>>>,
-    rows: u64,
+    inserted: Inserted,
+}
+
+/// What one insert stored: its id, written into every row as `insert_id`, and
+/// how many rows it stored for each billing period, in which source versions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inserted {
+    /// Random and not 0 (the id of rows stored before inserts had ids): two
+    /// inserts, of this consumer or another, share an id with a chance of 2^-64.
+    pub insert_id: u64,
+    /// Rows stored by billing period.
+    pub periods: BTreeMap<BillingPeriodKey, PeriodRows>,
+}
+
+impl Inserted {
+    /// Rows stored in all.
+    pub fn rows(&self) -> u64 {
+        self.periods.values().map(|p| p.rows).sum()
+    }
+}
+
+/// One insert's rows of one billing period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeriodRows {
+    /// Rows written.
+    pub rows: u64,
+    /// Lowest source version among them.
+    pub min_version: i64,
+    /// Highest source version among them.
+    pub max_version: i64,
+}
+
+impl Inserted {
+    /// Counts a stored record. The account id is cloned only when a record's
+    /// period differs from the last one's: batches hold runs of one account.
+    fn add(&mut self, record: &CostRecord, last: &mut Option<BillingPeriodKey>) {
+        let same = last.as_ref().is_some_and(|key| {
+            key.billing_period_start == record.billing_period_start
+                && key.billing_account_id == record.billing_account_id
+        });
+        if !same {
+            *last = Some(BillingPeriodKey {
+                billing_account_id: record.billing_account_id.clone(),
+                billing_period_start: record.billing_period_start,
+            });
+        }
+        let key = last.as_ref().expect("set above");
+        let version = record.source_version;
+        match self.periods.get_mut(key) {
+            Some(rows) => {
+                rows.rows += 1;
+                rows.min_version = rows.min_version.min(version);
+                rows.max_version = rows.max_version.max(version);
+            }
+            None => {
+                self.periods.insert(
+                    key.clone(),
+                    PeriodRows {
+                        rows: 1,
+                        min_version: version,
+                        max_version: version,
+                    },
+                );
+            }
+        }
+    }
 }
 
 impl LineItemWriter {
@@ -205,9 +279,17 @@ impl LineItemWriter {
         records: &[CostRecord],
     ) -> Result<Vec<(usize, StoreError)>, StoreError> {
         let now = u32::try_from(Utc::now().timestamp()).unwrap_or(u32::MAX);
+        if self.insert.is_none() {
+            self.inserted = Inserted {
+                insert_id: new_insert_id(),
+                periods: BTreeMap::new(),
+            };
+        }
+        let insert_id = self.inserted.insert_id;
         let mut unstorable = Vec::new();
+        let mut last = None;
         for (index, record) in records.iter().enumerate() {
-            let row = match LineItemRow::from_record(record, now) {
+            let row = match LineItemRow::from_record(record, now, insert_id) {
                 Ok(row) => row,
                 Err(err) => {
                     unstorable.push((index, err));
@@ -226,21 +308,31 @@ impl LineItemWriter {
             };
             if let Err(err) = insert.write(&row).await {
                 self.insert = None;
-                self.rows = 0;
+                self.inserted = Inserted::default();
                 return Err(ch_err("insert line_items")(err));
             }
-            self.rows += 1;
+            self.inserted.add(record, &mut last);
         }
         Ok(unstorable)
     }
 
     /// Ends the insert and returns once ClickHouse acknowledged it: every row
-    /// written since the last `end` is durable. Returns how many rows that was.
-    pub async fn end(&mut self) -> Result<u64, StoreError> {
-        let rows = std::mem::take(&mut self.rows);
+    /// written since the last `end` is durable. Returns what they were.
+    pub async fn end(&mut self) -> Result<Inserted, StoreError> {
+        let inserted = std::mem::take(&mut self.inserted);
         if let Some(insert) = self.insert.take() {
             insert.end().await.map_err(ch_err("insert line_items"))?;
         }
-        Ok(rows)
+        Ok(inserted)
+    }
+}
+
+/// A random insert id, never 0.
+fn new_insert_id() -> u64 {
+    loop {
+        let id = fastrand::u64(..);
+        if id != 0 {
+            return id;
+        }
     }
 }

@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "cost_daily_rest",
         include_str!("../migrations/0005_cost_daily_rest.sql"),
     ),
+    (
+        6,
+        "line_items_insert_id",
+        include_str!("../migrations/0006_line_items_insert_id.sql"),
+    ),
 ];
 
 /// How ClickHouse, 18.16 and current, words adding a column that is there. Each

@@ -1,0 +1,175 @@
+//! The projection refresh against real ClickHouse: an insert is added to a
+//! period's current projection only when that is exact, and the period is
+//! recomputed from all its line items whenever it is not (a redelivered record,
+//! another writer's rows, a new source version).
+//!
+//! Start the stack first (`scripts/stack.sh up`); `scripts/test.sh` does it.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use costflow_ingest::focus::{FocusOptions, FocusReader};
+use costflow_ingest::Row;
+use costflow_model::CostRecord;
+use costflow_store::line_items::Inserted;
+use costflow_store::{RefreshReport, Store, StoreConfig};
+use support::*;
+
+fn store(env: &TestEnv) -> Store {
+    Store::new(StoreConfig {
+        url: clickhouse_url(),
+        database: env.database(),
+        user: "default".to_owned(),
+        password: String::new(),
+    })
+}
+
+/// The real FOCUS sample's records, stamped with `source_version`.
+fn sample_records(source_version: i64) -> Vec<CostRecord> {
+    let options = FocusOptions {
+        source_version,
+        ..FocusOptions::default()
+    };
+    FocusReader::open(&focus_sample(), &options)
+        .unwrap()
+        .map(|row| match row.unwrap() {
+            Row::Record(record) => *record,
+            Row::Reject(reject) => panic!("the sample has no bad row: {reject:?}"),
+        })
+        .collect()
+}
+
+/// Every record's (account, period start) as a set.
+fn periods(records: &[CostRecord]) -> BTreeSet<(String, i64)> {
+    records
+        .iter()
+        .map(|r| {
+            (
+                r.billing_account_id.clone(),
+                r.billing_period_start.timestamp(),
+            )
+        })
+        .collect()
+}
+
+async fn insert(store: &Store, records: &[CostRecord]) -> Inserted {
+    let mut writer = store.line_item_writer();
+    assert!(writer.write(records).await.unwrap().is_empty());
+    writer.end().await.unwrap()
+}
+
+/// The projection sums what the latest source version of the line items holds,
+/// each record once, and counts each record once.
+async fn assert_projection_exact(env: &TestEnv, step: &str) {
+    assert_eq!(
+        projection_totals(env).await,
+        line_item_totals(env).await,
+        "{step}"
+    );
+    let counted = env
+        .clickhouse(
+            "SELECT sum(line_items) FROM cost_daily_refresh FINAL \
+             WHERE (billing_account_id, billing_period_start, refreshed_at) IN \
+               (SELECT billing_account_id, billing_period_start, max(refreshed_at) \
+                FROM cost_daily_refresh GROUP BY billing_account_id, billing_period_start)",
+        )
+        .await;
+    let distinct = env
+        .clickhouse(
+            "SELECT count() FROM line_items FINAL \
+             WHERE (billing_account_id, billing_period_start, source_version) IN \
+               (SELECT billing_account_id, billing_period_start, max(source_version) \
+                FROM line_items GROUP BY billing_account_id, billing_period_start)",
+        )
+        .await;
+    assert_eq!(counted, distinct, "{step}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insert_is_added_to_the_projection_only_when_that_is_exact() {
+    let env = TestEnv::new("refresh");
+    let store = store(&env);
+    store.migrate().await.unwrap();
+    // Merges could collapse a redelivered row with its first copy before the
+    // refresh looks; with them stopped the check itself must find the copy.
+    env.clickhouse_statement(&format!("SYSTEM STOP MERGES {}.line_items", env.database()))
+        .await;
+    let records = sample_records(1_000);
+    let (first, rest) = records.split_at(400);
+    let (second, third) = rest.split_at(300);
+
+    // A first insert: no period has a projection yet, so all are recomputed.
+    let inserted = insert(&store, first).await;
+    let report = store.refresh_inserted(&inserted).await.unwrap();
+    let first_periods = periods(first);
+    assert_eq!(
+        report,
+        RefreshReport {
+            incremental: 0,
+            recomputed: first_periods.len() as u64
+        }
+    );
+    assert_projection_exact(&env, "first insert").await;
+
+    // More rows of the same version: periods the first insert made are added
+    // to, new ones are recomputed.
+    let inserted = insert(&store, second).await;
+    let report = store.refresh_inserted(&inserted).await.unwrap();
+    let second_periods = periods(second);
+    let known = second_periods.intersection(&first_periods).count() as u64;
+    assert!(known > 0, "the sample's periods recur: {second_periods:?}");
+    assert_eq!(
+        report,
+        RefreshReport {
+            incremental: known,
+            recomputed: second_periods.len() as u64 - known
+        }
+    );
+    assert_projection_exact(&env, "second insert").await;
+
+    // A redelivery of rows already stored (a crash before the commit): no
+    // period may be added to, each is recomputed and counts its rows once.
+    let inserted = insert(&store, &second[..120]).await;
+    let report = store.refresh_inserted(&inserted).await.unwrap();
+    assert_eq!(report.incremental, 0, "{report:?}");
+    assert_eq!(report.recomputed, periods(&second[..120]).len() as u64);
+    assert_projection_exact(&env, "redelivery").await;
+
+    // Another writer's rows land in the same periods before this insert's
+    // refresh: the counts no longer add up, so both refreshes recompute.
+    let (theirs, ours) = third.split_at(150);
+    let shared: BTreeSet<_> = periods(theirs)
+        .intersection(&periods(ours))
+        .cloned()
+        .collect();
+    assert!(!shared.is_empty());
+    let their_insert = insert(&store, theirs).await;
+    let our_insert = insert(&store, ours).await;
+    let report = store.refresh_inserted(&our_insert).await.unwrap();
+    assert!(
+        report.recomputed >= shared.len() as u64,
+        "{report:?} {shared:?}"
+    );
+    assert_projection_exact(&env, "ours after theirs").await;
+    let report = store.refresh_inserted(&their_insert).await.unwrap();
+    assert_eq!(report.incremental, 0, "already counted: {report:?}");
+    assert_projection_exact(&env, "theirs").await;
+    assert_eq!(
+        projection_totals(&env).await,
+        file_totals(&focus_sample(), &[])
+    );
+
+    // A newer source version of part of the file replaces its periods whole.
+    let restated: Vec<CostRecord> = sample_records(2_000).into_iter().take(200).collect();
+    let inserted = insert(&store, &restated).await;
+    let report = store.refresh_inserted(&inserted).await.unwrap();
+    assert_eq!(
+        report,
+        RefreshReport {
+            incremental: 0,
+            recomputed: periods(&restated).len() as u64
+        }
+    );
+    assert_projection_exact(&env, "restated").await;
+}
