@@ -72,6 +72,7 @@ DATABASE="costflow_bench_${ID//[^A-Za-z0-9]/_}"
 # Every database a step creates, dropped at exit.
 DATABASES=("$DATABASE" "${DATABASE}_e2e" "${DATABASE}_lat")
 mkdir -p "$RUN"
+: >"$RESULTS" # a run of the latency step alone measures no process
 
 step "release build"
 cargo build --release --locked -p costflow -p costflow-bench

@@ -172,4 +172,37 @@ async fn an_insert_is_added_to_the_projection_only_when_that_is_exact() {
         }
     );
     assert_projection_exact(&env, "restated").await;
+
+    // Another run stores a still newer version of one of those periods; then
+    // more rows of the version the projection has arrive. They must not be
+    // added: the newer version replaces the period.
+    let period = periods(&restated).into_iter().next().unwrap();
+    let in_period = |r: &CostRecord| {
+        (
+            r.billing_account_id.clone(),
+            r.billing_period_start.timestamp(),
+        ) == period
+    };
+    let newest: Vec<CostRecord> = sample_records(3_000)
+        .into_iter()
+        .filter(in_period)
+        .take(5)
+        .collect();
+    let late: Vec<CostRecord> = sample_records(2_000)
+        .into_iter()
+        .skip(200)
+        .filter(in_period)
+        .collect();
+    assert!(!late.is_empty());
+    insert(&store, &newest).await;
+    let inserted = insert(&store, &late).await;
+    let report = store.refresh_inserted(&inserted).await.unwrap();
+    assert_eq!(
+        report,
+        RefreshReport {
+            incremental: 0,
+            recomputed: 1
+        }
+    );
+    assert_projection_exact(&env, "newer version elsewhere").await;
 }

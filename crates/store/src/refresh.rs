@@ -76,18 +76,59 @@ fn refresh_chunks<'a>(periods: &'a [PeriodId<'a>]) -> Vec<&'a [PeriodId<'a>]> {
     chunks
 }
 
-/// `(billing_account_id, billing_period_start) IN (...)` for `count` periods,
-/// with a placeholder for each account and period start (seconds).
-fn periods_in(count: usize) -> String {
-    let tuples = vec!["(?, toDateTime(?))"; count].join(", ");
-    format!("(billing_account_id, billing_period_start) IN ({tuples})")
+/// Periods up to which a condition on periods is written as equalities joined
+/// by OR rather than as one tuple `IN`. ClickHouse 18.16 evaluates the condition
+/// on every row of the granules the primary key selects; on a 6-million-row
+/// period the equalities for one period cost 45 ms, the tuple `IN` 200 ms, but
+/// each further period adds a term to every row's evaluation where `IN` stays
+/// one set lookup.
+const OR_TERMS_UP_TO: usize = 8;
+
+/// A condition on `count` periods, with a placeholder for each period's account
+/// id and start (seconds), then, with `third`, one for a value `third`'s column
+/// must equal.
+fn periods_where(count: usize, third: Option<&str>) -> String {
+    if count <= OR_TERMS_UP_TO {
+        let term = match third {
+            Some(column) => format!(
+                "(billing_account_id = ? AND billing_period_start = toDateTime(?) \
+                 AND {column} = ?)"
+            ),
+            None => "(billing_account_id = ? AND billing_period_start = toDateTime(?))".to_owned(),
+        };
+        return format!("({})", vec![term; count].join(" OR "));
+    }
+    match third {
+        Some(column) => format!(
+            "(billing_account_id, billing_period_start, {column}) IN ({})",
+            vec!["(?, toDateTime(?), ?)"; count].join(", ")
+        ),
+        None => format!(
+            "(billing_account_id, billing_period_start) IN ({})",
+            vec!["(?, toDateTime(?))"; count].join(", ")
+        ),
+    }
 }
 
-/// `(billing_account_id, billing_period_start, <column>) IN (...)` for `count`
-/// periods, with placeholders as [`periods_in`] has and one for `column`.
+/// A condition on `count` periods: the period, with placeholders as
+/// [`periods_where`] has, and `source_version` above the value bound third.
+/// Equalities joined by OR whatever the count: the primary key, which sorts a
+/// period's rows by version, narrows it to the rows it holds, mostly none.
+fn newer_versions_where(count: usize) -> String {
+    let term = "(billing_account_id = ? AND billing_period_start = toDateTime(?) \
+         AND source_version > ?)";
+    format!("({})", vec![term; count].join(" OR "))
+}
+
+/// A condition on `count` periods (see [`periods_where`]).
+fn periods_in(count: usize) -> String {
+    periods_where(count, None)
+}
+
+/// A condition on `count` periods and a value of `column` for each (see
+/// [`periods_where`]).
 fn periods_and_in(column: &str, count: usize) -> String {
-    let tuples = vec!["(?, toDateTime(?), ?)"; count].join(", ");
-    format!("(billing_account_id, billing_period_start, {column}) IN ({tuples})")
+    periods_where(count, Some(column))
 }
 
 fn bind_periods(
@@ -294,18 +335,26 @@ impl Store {
             return Ok(HashSet::new());
         }
 
-        let candidates: Vec<PeriodId<'a>> = current.keys().copied().collect();
-        for latest in self.latest_versions(&candidates).await? {
-            let id = (
-                latest.billing_account_id.as_str(),
-                latest.billing_period_start,
-            );
-            if current
-                .get(&id)
-                .is_some_and(|g| g.source_version != latest.source_version)
-            {
-                current.retain(|p, _| *p != id);
-            }
+        // A newer source version, stored by another run, replaces the period.
+        let asked: Vec<PeriodAt<'a>> = current
+            .iter()
+            .map(|(p, g)| (*p, g.source_version))
+            .collect();
+        let newer: Vec<PeriodCount> = bind_periods_and(
+            self.client.query(&format!(
+                "SELECT billing_account_id, toUInt32(billing_period_start) AS start, count() \
+                 FROM line_items WHERE {} \
+                 GROUP BY billing_account_id, billing_period_start",
+                newer_versions_where(asked.len())
+            )),
+            &asked,
+        )
+        .fetch_all()
+        .await
+        .map_err(ch_err(what()))?;
+        for row in &newer {
+            current
+                .retain(|p, _| *p != (row.billing_account_id.as_str(), row.billing_period_start));
         }
         let versions: Vec<PeriodAt<'a>> = current
             .iter()
@@ -647,6 +696,18 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn period_conditions_have_a_placeholder_per_bound_value() {
+        let placeholders = |sql: &str| sql.matches('?').count();
+        for count in [1, 2, OR_TERMS_UP_TO, OR_TERMS_UP_TO + 1, 500] {
+            assert_eq!(placeholders(&periods_in(count)), 2 * count);
+            let sql = periods_and_in("source_version", count);
+            assert_eq!(placeholders(&sql), 3 * count);
+            assert_eq!(sql.contains(" IN "), count > OR_TERMS_UP_TO, "{sql}");
+            assert_eq!(placeholders(&newer_versions_where(count)), 3 * count);
+        }
+    }
 
     #[test]
     fn refresh_chunks_cap_periods_and_id_bytes() {
