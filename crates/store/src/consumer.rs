@@ -1,14 +1,15 @@
 //! The store consumer: `cost.records` into ClickHouse, exactly once in effect.
 //!
 //! Batches are streamed into one open `line_items` insert, so ClickHouse parses
-//! one batch while the next is decoded; the billing periods they touch are marked
-//! dirty. Every `live_refresh_interval` while the consumer keeps up (every
-//! `refresh_interval` while it catches up), or as soon as the topic goes quiet,
-//! the insert is ended and acknowledged by ClickHouse, the projection of the
-//! periods it stored rows in is refreshed, and only then are the offsets
-//! committed. A crash anywhere before the commit means the messages are read
-//! again; the insert collapses duplicates, and a refresh that finds a record
-//! stored twice recomputes the period from scratch, so no total changes.
+//! one batch while the next is decoded. Every `live_refresh_interval` while the
+//! consumer keeps up (every `refresh_interval` while it catches up), or as soon
+//! as the topic goes quiet, the insert is flushed: ended and acknowledged by
+//! ClickHouse, the projection of the periods it stored rows in refreshed, and
+//! only then its offsets committed. A flush runs while the consumer reads on into
+//! the next insert; one flush runs at a time. A crash anywhere before the commit
+//! means the messages are read again; the insert collapses duplicates, and a
+//! refresh that finds a record stored twice recomputes the period from scratch,
+//! so no total changes.
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,7 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::Message;
 use tokio::sync::watch;
 
+use crate::line_items::LineItemWriter;
 use crate::{RefreshReport, Store, StoreError};
 
 /// How long the reject producer may take to confirm before a commit.
@@ -101,6 +103,10 @@ pub enum StoreConsumerError {
     /// schema; fix the configuration.
     #[error("extra writer schema refused: {0}")]
     WriterSchema(costflow_model::WireError),
+    /// The task ending an insert and refreshing the projection panicked or was
+    /// cancelled: a defect.
+    #[error("flushing an insert: {0}")]
+    Flush(String),
     /// A reject could not be encoded: a defect.
     #[error("encoding a reject: {0}")]
     Encode(#[from] costflow_model::WireError),
@@ -127,8 +133,9 @@ pub async fn run_store_consumer(
     let mut writer = store.line_item_writer();
     let mut report = StoreConsumerReport::default();
     let mut pending = Offsets::default();
+    let mut flushing: Option<Flush> = None;
     let mut last_commit = Instant::now();
-    let mut last_refresh = Duration::ZERO;
+    let mut last_flush = Duration::ZERO;
     tracing::info!(topic = %topic, group = %options.group_id, "store consumer started");
 
     loop {
@@ -161,47 +168,112 @@ pub async fn run_store_consumer(
             );
         }
 
+        // A flush that finished is committed at once, not at the next one.
+        if flushing.as_ref().is_some_and(|f| f.task.is_finished()) {
+            last_flush = commit(&consumer, flushing.take(), &mut report).await?;
+        }
+
         let interval = if batch.messages.len() < options.batch_size {
-            // Never less than the last refresh took: refreshes, which grow with
-            // their billing periods, take at most half of the consumer's time.
-            options.live_refresh_interval.max(last_refresh)
+            // Never less than the last flush took: a flush, whose refresh grows
+            // with its billing periods, never waits for one still running.
+            options.live_refresh_interval.max(last_flush)
         } else {
             options.refresh_interval
         };
         let due = batch.is_empty() || stopping || last_commit.elapsed() >= interval;
         if !pending.is_empty() && due {
-            let ending = Instant::now();
-            let inserted = writer.end().await?;
-            tracing::debug!(
-                rows = inserted.rows(),
-                end_ms = ending.elapsed().as_millis() as u64,
-                "insert acknowledged"
-            );
-            if options.crash_after_insert {
-                tracing::warn!("aborting after insert, before commit (crash_after_insert)");
-                std::process::abort();
+            // One flush at a time: a refresh adds to the generation the one
+            // before made, and commits stay in order.
+            if flushing.is_some() {
+                last_flush = commit(&consumer, flushing.take(), &mut report).await?;
             }
+            // Rejects of these batches are durable before their offsets commit.
             rejects.flush()?;
-            let refreshing = Instant::now();
-            report.refreshes += store.refresh_inserted(&inserted).await?;
-            last_refresh = refreshing.elapsed();
-            consumer.commit(&pending)?;
-            report.commits += 1;
-            pending.clear();
+            let finishing = std::mem::replace(&mut writer, store.line_item_writer());
+            let next_insert = writer.insert_id();
+            let store = store.clone();
+            let crash = options.crash_after_insert;
+            flushing = Some(Flush {
+                offsets: std::mem::take(&mut pending),
+                started: Instant::now(),
+                task: tokio::spawn(
+                    async move { finish(finishing, &store, next_insert, crash).await },
+                ),
+            });
             last_commit = Instant::now();
         }
 
+        let idle = pending.is_empty() && (batch.is_empty() || stopping);
+        if idle && flushing.is_some() {
+            last_flush = commit(&consumer, flushing.take(), &mut report).await?;
+        }
         if stopping {
             tracing::info!("store consumer drained");
             break;
         }
-        if options.until_caught_up && pending.is_empty() && consumer.caught_up()? {
+        if options.until_caught_up
+            && pending.is_empty()
+            && flushing.is_none()
+            && consumer.caught_up()?
+        {
             tracing::info!(records = report.records, "store consumer caught up");
             break;
         }
     }
     report.rejected = rejects.sent;
     Ok(report)
+}
+
+/// An insert being ended and its refresh made, while the consumer reads on into
+/// the next insert.
+struct Flush {
+    /// What to commit once it is done.
+    offsets: Offsets,
+    started: Instant,
+    task: tokio::task::JoinHandle<Result<RefreshReport, StoreError>>,
+}
+
+/// Ends an insert, then refreshes the projection of the periods it stored rows
+/// in. `next_insert` is the consumer's next insert, streaming meanwhile; the
+/// refresh leaves its rows out.
+async fn finish(
+    mut writer: LineItemWriter,
+    store: &Store,
+    next_insert: u64,
+    crash_after_insert: bool,
+) -> Result<RefreshReport, StoreError> {
+    let ending = Instant::now();
+    let inserted = writer.end().await?;
+    tracing::debug!(
+        rows = inserted.rows(),
+        end_ms = ending.elapsed().as_millis() as u64,
+        "insert acknowledged"
+    );
+    if crash_after_insert {
+        tracing::warn!("aborting after insert, before commit (crash_after_insert)");
+        std::process::abort();
+    }
+    store.refresh_inserted(&inserted, Some(next_insert)).await
+}
+
+/// Waits for a flush and commits its offsets; returns how long the flush took.
+async fn commit(
+    consumer: &BatchConsumer,
+    flush: Option<Flush>,
+    report: &mut StoreConsumerReport,
+) -> Result<Duration, StoreConsumerError> {
+    let Some(flush) = flush else {
+        return Ok(Duration::ZERO);
+    };
+    let refreshes = flush
+        .task
+        .await
+        .map_err(|err| StoreConsumerError::Flush(err.to_string()))??;
+    let took = flush.started.elapsed();
+    consumer.commit(&flush.offsets)?;
+    report.refreshes += refreshes;
+    report.commits += 1;
+    Ok(took)
 }
 
 /// Decodes and validates a batch. A message that does not decode, or decodes into

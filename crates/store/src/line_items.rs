@@ -176,7 +176,7 @@ impl Store {
         LineItemWriter {
             client: self.client.clone(),
             insert: None,
-            inserted: Inserted::default(),
+            inserted: Inserted::new(),
         }
     }
 }
@@ -206,7 +206,7 @@ pub struct LineItemWriter {
 
 /// What one insert stored: its id, written into every row as `insert_id`, and
 /// how many rows it stored for each billing period, in which source versions.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inserted {
     /// Random and not 0 (the id of rows stored before inserts had ids): two
     /// inserts, of this consumer or another, share an id with a chance of 2^-64.
@@ -216,6 +216,14 @@ pub struct Inserted {
 }
 
 impl Inserted {
+    /// Nothing stored yet, under a new id.
+    fn new() -> Self {
+        Self {
+            insert_id: new_insert_id(),
+            periods: BTreeMap::new(),
+        }
+    }
+
     /// Rows stored in all.
     pub fn rows(&self) -> u64 {
         self.periods.values().map(|p| p.rows).sum()
@@ -270,6 +278,11 @@ impl Inserted {
 }
 
 impl LineItemWriter {
+    /// The id the rows written next are stored under, until the next `end`.
+    pub fn insert_id(&self) -> u64 {
+        self.inserted.insert_id
+    }
+
     /// Writes records into the open insert, starting one if needed. Records that
     /// cannot be stored exactly (a time outside `DateTime`, more integer digits
     /// than the column) are left out and returned with the reason, by their
@@ -279,12 +292,6 @@ impl LineItemWriter {
         records: &[CostRecord],
     ) -> Result<Vec<(usize, StoreError)>, StoreError> {
         let now = u32::try_from(Utc::now().timestamp()).unwrap_or(u32::MAX);
-        if self.insert.is_none() {
-            self.inserted = Inserted {
-                insert_id: new_insert_id(),
-                periods: BTreeMap::new(),
-            };
-        }
         let insert_id = self.inserted.insert_id;
         let mut unstorable = Vec::new();
         let mut last = None;
@@ -308,7 +315,7 @@ impl LineItemWriter {
             };
             if let Err(err) = insert.write(&row).await {
                 self.insert = None;
-                self.inserted = Inserted::default();
+                self.inserted = Inserted::new();
                 return Err(ch_err("insert line_items")(err));
             }
             self.inserted.add(record, &mut last);
@@ -319,7 +326,7 @@ impl LineItemWriter {
     /// Ends the insert and returns once ClickHouse acknowledged it: every row
     /// written since the last `end` is durable. Returns what they were.
     pub async fn end(&mut self) -> Result<Inserted, StoreError> {
-        let inserted = std::mem::take(&mut self.inserted);
+        let inserted = std::mem::replace(&mut self.inserted, Inserted::new());
         if let Some(insert) = self.insert.take() {
             insert.end().await.map_err(ch_err("insert line_items"))?;
         }

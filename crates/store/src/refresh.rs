@@ -215,7 +215,7 @@ struct Generation {
 struct InsertCheck {
     billing_account_id: String,
     billing_period_start: u32,
-    /// Rows of the version.
+    /// Rows of the version, those of the caller's next insert left out.
     rows: u64,
     /// Of them, the insert's.
     inserted: u64,
@@ -242,10 +242,18 @@ impl Store {
     /// re-sent record, a new source version, a first refresh, or another
     /// consumer's rows landing in the same period in between.
     ///
+    /// `streaming` is the caller's next insert, if one is being written while
+    /// this refresh runs: its rows, some of which may already be stored, are
+    /// left out of the count, since they will be added by the next refresh.
+    ///
     /// Each generation is stamped after the insert it follows was acknowledged
     /// and before anything is read for it, and holds every row acknowledged
     /// before its stamp; readers take the newest, which therefore holds them all.
-    pub async fn refresh_inserted(&self, inserted: &Inserted) -> Result<RefreshReport, StoreError> {
+    pub async fn refresh_inserted(
+        &self,
+        inserted: &Inserted,
+        streaming: Option<u64>,
+    ) -> Result<RefreshReport, StoreError> {
         let started = Instant::now();
         let periods: Vec<PeriodId<'_>> = inserted
             .periods
@@ -259,7 +267,9 @@ impl Store {
             .collect();
         let mut report = RefreshReport::default();
         for chunk in refresh_chunks(&periods) {
-            let added = self.add_insert(inserted.insert_id, &rows, chunk).await?;
+            let added = self
+                .add_insert(inserted.insert_id, streaming, &rows, chunk)
+                .await?;
             report.incremental += added.len() as u64;
             let left: Vec<PeriodId<'_>> = chunk
                 .iter()
@@ -286,6 +296,7 @@ impl Store {
     async fn add_insert<'a>(
         &self,
         insert_id: u64,
+        streaming: Option<u64>,
         inserted: &HashMap<PeriodId<'_>, &PeriodRows>,
         periods: &[PeriodId<'a>],
     ) -> Result<HashSet<PeriodId<'a>>, StoreError> {
@@ -363,29 +374,28 @@ impl Store {
         if versions.is_empty() {
             return Ok(HashSet::new());
         }
-        let checks: Vec<InsertCheck> = bind_periods_and(
-            bind_periods_and(
-                self.client
-                    .query(&format!(
-                        "SELECT billing_account_id, toUInt32(billing_period_start) AS start, \
-                           count(), countIf(insert_id = ?), \
-                           uniqExactIf(record_hash, insert_id = ?), \
-                           countIf(record_hash IN (SELECT record_hash FROM line_items \
-                             WHERE insert_id = ? AND {versions})) \
-                         FROM line_items WHERE {versions} \
-                         GROUP BY billing_account_id, billing_period_start",
-                        versions = periods_and_in("source_version", versions.len())
-                    ))
-                    .bind(insert_id)
-                    .bind(insert_id)
-                    .bind(insert_id),
-                &versions,
-            ),
-            &versions,
-        )
-        .fetch_all()
-        .await
-        .map_err(ch_err(what()))?;
+        let others = match streaming {
+            Some(_) => "countIf(insert_id != ?)",
+            None => "count()",
+        };
+        let mut check = self.client.query(&format!(
+            "SELECT billing_account_id, toUInt32(billing_period_start) AS start, \
+               {others}, countIf(insert_id = ?), uniqExactIf(record_hash, insert_id = ?), \
+               countIf(record_hash IN (SELECT record_hash FROM line_items \
+                 WHERE insert_id = ? AND {versions})) \
+             FROM line_items WHERE {versions} \
+             GROUP BY billing_account_id, billing_period_start",
+            versions = periods_and_in("source_version", versions.len())
+        ));
+        if let Some(next) = streaming {
+            check = check.bind(next);
+        }
+        let check = check.bind(insert_id).bind(insert_id).bind(insert_id);
+        let checks: Vec<InsertCheck> =
+            bind_periods_and(bind_periods_and(check, &versions), &versions)
+                .fetch_all()
+                .await
+                .map_err(ch_err(what()))?;
         let mut exact: Vec<(PeriodId<'a>, &Generation, u64)> = Vec::new();
         for check in &checks {
             let Some(period) = period_of(&check.billing_account_id, check.billing_period_start)
