@@ -134,7 +134,7 @@ pub async fn run_store_consumer(
     let mut report = StoreConsumerReport::default();
     let mut pending = Offsets::default();
     let mut flushing: Option<Flush> = None;
-    let mut last_commit = Instant::now();
+    let mut last_flush_start = Instant::now();
     let mut last_flush = Duration::ZERO;
     tracing::info!(topic = %topic, group = %options.group_id, "store consumer started");
 
@@ -180,7 +180,7 @@ pub async fn run_store_consumer(
         } else {
             options.refresh_interval
         };
-        let due = batch.is_empty() || stopping || last_commit.elapsed() >= interval;
+        let due = batch.is_empty() || stopping || last_flush_start.elapsed() >= interval;
         if !pending.is_empty() && due {
             // One flush at a time: a refresh adds to the generation the one
             // before made, and commits stay in order.
@@ -200,7 +200,7 @@ pub async fn run_store_consumer(
                     async move { finish(finishing, &store, next_insert, crash).await },
                 ),
             });
-            last_commit = Instant::now();
+            last_flush_start = Instant::now();
         }
 
         let idle = pending.is_empty() && (batch.is_empty() || stopping);
