@@ -64,6 +64,10 @@ async fn a_file_stored_in_many_inserts_is_added_to_the_projection_and_reconciles
     let (incremental, recomputed) = refreshes(&out);
     assert!(incremental > 0, "{out}");
     assert!(
+        out.contains(" recomputed when quiet") && !out.contains("; 0 recomputed when quiet"),
+        "the periods refreshed incrementally are recomputed at the end: {out}"
+    );
+    assert!(
         recomputed > 0,
         "each period's first refresh recomputes: {out}"
     );

@@ -13,6 +13,7 @@ use costflow_ingest::focus::{FocusOptions, FocusReader};
 use costflow_ingest::Row;
 use costflow_model::CostRecord;
 use costflow_store::line_items::Inserted;
+use costflow_store::projection::BillingPeriodKey;
 use costflow_store::{RefreshReport, Store, StoreConfig};
 use support::*;
 
@@ -101,7 +102,11 @@ async fn an_insert_is_added_to_the_projection_only_when_that_is_exact() {
 
     // A first insert: no period has a projection yet, so all are recomputed.
     let inserted = insert(&store, first).await;
-    let report = store.refresh_inserted(&inserted, None).await.unwrap();
+    let report = store
+        .refresh_inserted(&inserted, None)
+        .await
+        .unwrap()
+        .report;
     let first_periods = periods(first);
     assert_eq!(
         report,
@@ -115,7 +120,11 @@ async fn an_insert_is_added_to_the_projection_only_when_that_is_exact() {
     // More rows of the same version: periods the first insert made are added
     // to, new ones are recomputed.
     let inserted = insert(&store, second).await;
-    let report = store.refresh_inserted(&inserted, None).await.unwrap();
+    let report = store
+        .refresh_inserted(&inserted, None)
+        .await
+        .unwrap()
+        .report;
     let second_periods = periods(second);
     let known = second_periods.intersection(&first_periods).count() as u64;
     assert!(known > 0, "the sample's periods recur: {second_periods:?}");
@@ -131,7 +140,11 @@ async fn an_insert_is_added_to_the_projection_only_when_that_is_exact() {
     // A redelivery of rows already stored (a crash before the commit): no
     // period may be added to, each is recomputed and counts its rows once.
     let inserted = insert(&store, &second[..120]).await;
-    let report = store.refresh_inserted(&inserted, None).await.unwrap();
+    let report = store
+        .refresh_inserted(&inserted, None)
+        .await
+        .unwrap()
+        .report;
     assert_eq!(report.incremental, 0, "{report:?}");
     assert_eq!(report.recomputed, periods(&second[..120]).len() as u64);
     assert_projection_exact(&env, "redelivery").await;
@@ -146,13 +159,21 @@ async fn an_insert_is_added_to_the_projection_only_when_that_is_exact() {
     assert!(!shared.is_empty());
     let their_insert = insert(&store, theirs).await;
     let our_insert = insert(&store, ours).await;
-    let report = store.refresh_inserted(&our_insert, None).await.unwrap();
+    let report = store
+        .refresh_inserted(&our_insert, None)
+        .await
+        .unwrap()
+        .report;
     assert!(
         report.recomputed >= shared.len() as u64,
         "{report:?} {shared:?}"
     );
     assert_projection_exact(&env, "ours after theirs").await;
-    let report = store.refresh_inserted(&their_insert, None).await.unwrap();
+    let report = store
+        .refresh_inserted(&their_insert, None)
+        .await
+        .unwrap()
+        .report;
     assert_eq!(report.incremental, 0, "already counted: {report:?}");
     assert_projection_exact(&env, "theirs").await;
     assert_eq!(
@@ -163,7 +184,11 @@ async fn an_insert_is_added_to_the_projection_only_when_that_is_exact() {
     // A newer source version of part of the file replaces its periods whole.
     let restated: Vec<CostRecord> = sample_records(2_000).into_iter().take(200).collect();
     let inserted = insert(&store, &restated).await;
-    let report = store.refresh_inserted(&inserted, None).await.unwrap();
+    let report = store
+        .refresh_inserted(&inserted, None)
+        .await
+        .unwrap()
+        .report;
     assert_eq!(
         report,
         RefreshReport {
@@ -196,7 +221,11 @@ async fn an_insert_is_added_to_the_projection_only_when_that_is_exact() {
     assert!(!late.is_empty());
     insert(&store, &newest).await;
     let inserted = insert(&store, &late).await;
-    let report = store.refresh_inserted(&inserted, None).await.unwrap();
+    let report = store
+        .refresh_inserted(&inserted, None)
+        .await
+        .unwrap()
+        .report;
     assert_eq!(
         report,
         RefreshReport {
@@ -225,9 +254,44 @@ async fn an_insert_is_added_to_the_projection_only_when_that_is_exact() {
     let report = store
         .refresh_inserted(&now, Some(next.insert_id))
         .await
-        .unwrap();
+        .unwrap()
+        .report;
     assert_eq!(report, added);
-    let report = store.refresh_inserted(&next, None).await.unwrap();
+    let report = store.refresh_inserted(&next, None).await.unwrap().report;
     assert_eq!(report, added);
     assert_projection_exact(&env, "streaming next insert").await;
+
+    // What the store consumer does when the topic goes quiet: the periods are
+    // recomputed from their line items, so even a wrong row in a current
+    // generation (here written by hand) is gone.
+    let current = env
+        .clickhouse(
+            "SELECT billing_account_id, toUInt32(billing_period_start), max(refreshed_at) \
+             FROM cost_daily_refresh GROUP BY billing_account_id, billing_period_start \
+             ORDER BY billing_account_id LIMIT 1",
+        )
+        .await;
+    let (account, start, refreshed_at) = (&current[0][0], &current[0][1], &current[0][2]);
+    env.clickhouse_statement(&format!(
+        "INSERT INTO {}.cost_daily (billing_account_id, billing_period_start, refreshed_at, \
+           day, charge_category, billing_currency, billed_cost, effective_cost, line_items, \
+           source_version) \
+         VALUES ('{account}', toDateTime({start}), {refreshed_at}, toDate(toDateTime({start})), \
+           'Usage', 'USD', 1, 1, 0, 0)",
+        env.database()
+    ))
+    .await;
+    assert_ne!(projection_totals(&env).await, line_item_totals(&env).await);
+    let all: BTreeSet<BillingPeriodKey> = records
+        .iter()
+        .map(|r| BillingPeriodKey {
+            billing_account_id: r.billing_account_id.clone(),
+            billing_period_start: r.billing_period_start,
+        })
+        .collect();
+    assert_eq!(
+        store.recompute_periods(&all).await.unwrap(),
+        all.len() as u64
+    );
+    assert_projection_exact(&env, "recomputed when quiet").await;
 }

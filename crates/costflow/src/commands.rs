@@ -374,12 +374,13 @@ async fn consume_store(kafka: &KafkaConfig, store: &Store, args: StoreArgs) -> R
     let report =
         costflow_store::run_store_consumer(kafka, store, &options, shutdown_signal()).await?;
     println!(
-        "stored {} records, rejected {}, {} commits; billing periods refreshed: {} incremental, {} recomputed",
+        "stored {} records, rejected {}, {} commits; billing periods refreshed: {} incremental, {} recomputed; {} recomputed when quiet",
         report.records,
         report.rejected,
         report.commits,
         report.refreshes.incremental,
-        report.refreshes.recomputed
+        report.refreshes.recomputed,
+        report.verified
     );
     Ok(ExitCode::SUCCESS)
 }

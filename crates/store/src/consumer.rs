@@ -9,8 +9,11 @@
 //! the next insert; one flush runs at a time. A crash anywhere before the commit
 //! means the messages are read again; the insert collapses duplicates, and a
 //! refresh that finds a record stored twice recomputes the period from scratch,
-//! so no total changes.
+//! so no total changes. Whenever the topic goes quiet, the periods refreshed
+//! incrementally since the last quiet moment are recomputed from their line
+//! items.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -22,7 +25,8 @@ use rdkafka::Message;
 use tokio::sync::watch;
 
 use crate::line_items::LineItemWriter;
-use crate::{RefreshReport, Store, StoreError};
+use crate::projection::BillingPeriodKey;
+use crate::{RefreshReport, Refreshed, Store, StoreError};
 
 /// How long the reject producer may take to confirm before a commit.
 const REJECT_FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -87,6 +91,9 @@ pub struct StoreConsumerReport {
     /// How the projection refreshes before those commits went, by billing
     /// period.
     pub refreshes: RefreshReport,
+    /// Billing periods recomputed from all their line items once the topic went
+    /// quiet, after incremental refreshes.
+    pub verified: u64,
 }
 
 /// Why the store consumer stopped with an error. Nothing uncommitted is lost:
@@ -134,6 +141,7 @@ pub async fn run_store_consumer(
     let mut report = StoreConsumerReport::default();
     let mut pending = Offsets::default();
     let mut flushing: Option<Flush> = None;
+    let mut unverified = BTreeSet::new();
     let mut last_flush_start = Instant::now();
     let mut last_flush = Duration::ZERO;
     tracing::info!(topic = %topic, group = %options.group_id, "store consumer started");
@@ -170,7 +178,7 @@ pub async fn run_store_consumer(
 
         // A flush that finished is committed at once, not at the next one.
         if flushing.as_ref().is_some_and(|f| f.task.is_finished()) {
-            last_flush = commit(&consumer, flushing.take(), &mut report).await?;
+            last_flush = commit(&consumer, flushing.take(), &mut report, &mut unverified).await?;
         }
 
         let interval = if batch.messages.len() < options.batch_size {
@@ -185,7 +193,8 @@ pub async fn run_store_consumer(
             // One flush at a time: a refresh adds to the generation the one
             // before made, and commits stay in order.
             if flushing.is_some() {
-                last_flush = commit(&consumer, flushing.take(), &mut report).await?;
+                last_flush =
+                    commit(&consumer, flushing.take(), &mut report, &mut unverified).await?;
             }
             // Rejects of these batches are durable before their offsets commit.
             rejects.flush()?;
@@ -205,7 +214,18 @@ pub async fn run_store_consumer(
 
         let idle = pending.is_empty() && (batch.is_empty() || stopping);
         if idle && flushing.is_some() {
-            last_flush = commit(&consumer, flushing.take(), &mut report).await?;
+            last_flush = commit(&consumer, flushing.take(), &mut report, &mut unverified).await?;
+        }
+        // Quiet: what was added incrementally is recomputed from the line items.
+        if idle && !unverified.is_empty() {
+            let verifying = Instant::now();
+            report.verified += store.recompute_periods(&unverified).await?;
+            tracing::debug!(
+                periods = unverified.len(),
+                verify_ms = verifying.elapsed().as_millis() as u64,
+                "incrementally refreshed periods recomputed"
+            );
+            unverified.clear();
         }
         if stopping {
             tracing::info!("store consumer drained");
@@ -230,7 +250,7 @@ struct Flush {
     /// What to commit once it is done.
     offsets: Offsets,
     started: Instant,
-    task: tokio::task::JoinHandle<Result<RefreshReport, StoreError>>,
+    task: tokio::task::JoinHandle<Result<Refreshed, StoreError>>,
 }
 
 /// Ends an insert, then refreshes the projection of the periods it stored rows
@@ -241,7 +261,7 @@ async fn finish(
     store: &Store,
     next_insert: u64,
     crash_after_insert: bool,
-) -> Result<RefreshReport, StoreError> {
+) -> Result<Refreshed, StoreError> {
     let ending = Instant::now();
     let inserted = writer.end().await?;
     tracing::debug!(
@@ -261,17 +281,19 @@ async fn commit(
     consumer: &BatchConsumer,
     flush: Option<Flush>,
     report: &mut StoreConsumerReport,
+    unverified: &mut BTreeSet<BillingPeriodKey>,
 ) -> Result<Duration, StoreConsumerError> {
     let Some(flush) = flush else {
         return Ok(Duration::ZERO);
     };
-    let refreshes = flush
+    let refreshed = flush
         .task
         .await
         .map_err(|err| StoreConsumerError::Flush(err.to_string()))??;
     let took = flush.started.elapsed();
     consumer.commit(&flush.offsets)?;
-    report.refreshes += refreshes;
+    report.refreshes += refreshed.report;
+    unverified.extend(refreshed.added);
     report.commits += 1;
     Ok(took)
 }

@@ -6,7 +6,7 @@
 //! generation: its current one plus the insert's rows where that is provably
 //! exact, otherwise a recompute from all of the period's line items.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 use chrono::Utc;
@@ -29,6 +29,15 @@ impl std::ops::AddAssign for RefreshReport {
         self.incremental += other.incremental;
         self.recomputed += other.recomputed;
     }
+}
+
+/// What [`Store::refresh_inserted`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Refreshed {
+    /// How many periods went which way.
+    pub report: RefreshReport,
+    /// The periods that had the insert added to their projection.
+    pub added: Vec<BillingPeriodKey>,
 }
 
 /// A billing period as ClickHouse returns it: account id and period start in
@@ -253,7 +262,7 @@ impl Store {
         &self,
         inserted: &Inserted,
         streaming: Option<u64>,
-    ) -> Result<RefreshReport, StoreError> {
+    ) -> Result<Refreshed, StoreError> {
         let started = Instant::now();
         let periods: Vec<PeriodId<'_>> = inserted
             .periods
@@ -266,19 +275,21 @@ impl Store {
             .map(|(p, rows)| ((p.billing_account_id.as_str(), period_seconds(p)), rows))
             .collect();
         let mut report = RefreshReport::default();
+        let mut added = HashSet::new();
         for chunk in refresh_chunks(&periods) {
-            let added = self
+            let chunk_added = self
                 .add_insert(inserted.insert_id, streaming, &rows, chunk)
                 .await?;
-            report.incremental += added.len() as u64;
+            report.incremental += chunk_added.len() as u64;
             let left: Vec<PeriodId<'_>> = chunk
                 .iter()
-                .filter(|p| !added.contains(*p))
+                .filter(|p| !chunk_added.contains(*p))
                 .copied()
                 .collect();
             if !left.is_empty() {
                 report.recomputed += self.recompute(&left).await?;
             }
+            added.extend(chunk_added);
         }
         tracing::debug!(
             periods = periods.len(),
@@ -287,7 +298,33 @@ impl Store {
             refresh_ms = started.elapsed().as_millis() as u64,
             "projection refreshed"
         );
-        Ok(report)
+        let added = inserted
+            .periods
+            .keys()
+            .filter(|p| added.contains(&(p.billing_account_id.as_str(), period_seconds(p))))
+            .cloned()
+            .collect();
+        Ok(Refreshed { report, added })
+    }
+
+    /// Recomputes each given billing period's projection from all its line items
+    /// (see [`Store::recompute`]); returns how many had line items. The store
+    /// consumer does this for the periods it refreshed incrementally whenever
+    /// the topic goes quiet, so the projection is re-derived from the line items
+    /// themselves and no error an incremental refresh could make persists.
+    pub async fn recompute_periods(
+        &self,
+        periods: &BTreeSet<BillingPeriodKey>,
+    ) -> Result<u64, StoreError> {
+        let ids: Vec<PeriodId<'_>> = periods
+            .iter()
+            .map(|p| (p.billing_account_id.as_str(), period_seconds(p)))
+            .collect();
+        let mut recomputed = 0;
+        for chunk in refresh_chunks(&ids) {
+            recomputed += self.recompute(chunk).await?;
+        }
+        Ok(recomputed)
     }
 
     /// Gives each period where that is exact a new generation: its current one
