@@ -112,18 +112,6 @@ fn by_account(totals: &PeriodTotals) -> Totals {
     normalize(out)
 }
 
-async fn latest_line_items(env: &TestEnv) -> u64 {
-    let rows = env
-        .clickhouse(
-            "SELECT count() FROM line_items FINAL \
-             WHERE (billing_account_id, billing_period_start, source_version) IN \
-               (SELECT billing_account_id, billing_period_start, max(source_version) \
-                FROM line_items GROUP BY billing_account_id, billing_period_start)",
-        )
-        .await;
-    rows[0][0].parse().unwrap()
-}
-
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(bytes).unwrap();

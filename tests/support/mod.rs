@@ -290,6 +290,19 @@ pub async fn line_item_totals(env: &TestEnv) -> Totals {
     totals_from_parts(&rows)
 }
 
+/// Distinct line items of the latest source version of each billing period.
+pub async fn latest_line_items(env: &TestEnv) -> u64 {
+    let rows = env
+        .clickhouse(
+            "SELECT count() FROM line_items FINAL \
+             WHERE (billing_account_id, billing_period_start, source_version) IN \
+               (SELECT billing_account_id, billing_period_start, max(source_version) \
+                FROM line_items GROUP BY billing_account_id, billing_period_start)",
+        )
+        .await;
+    rows[0][0].parse().unwrap()
+}
+
 /// Totals of the daily projection's current refreshes.
 pub async fn projection_totals(env: &TestEnv) -> Totals {
     let rows = env

@@ -249,7 +249,11 @@ impl Store {
     /// the period's rows are then the counted ones and the insert's, each once.
     /// Every other period is recomputed ([`Store::recompute`]): a redelivered or
     /// re-sent record, a new source version, a first refresh, or another
-    /// consumer's rows landing in the same period in between.
+    /// consumer's rows landing in the same period in between. One sequence
+    /// passes the check wrongly: a re-sent record whose two copies a merge
+    /// collapsed before the check, while another consumer's insert into the
+    /// same period added as many rows (README, Limits); the store consumer's
+    /// recompute when the topic goes quiet ([`Store::recompute_periods`]) ends it.
     ///
     /// `streaming` is the caller's next insert, if one is being written while
     /// this refresh runs: its rows, some of which may already be stored, are
