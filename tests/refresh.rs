@@ -13,7 +13,6 @@ use costflow_ingest::focus::{FocusOptions, FocusReader};
 use costflow_ingest::Row;
 use costflow_model::CostRecord;
 use costflow_store::line_items::Inserted;
-use costflow_store::projection::BillingPeriodKey;
 use costflow_store::{RefreshReport, Store, StoreConfig};
 use support::*;
 
@@ -63,10 +62,9 @@ async fn insert(store: &Store, records: &[CostRecord]) -> Inserted {
 /// Refreshes after `inserted`; how many periods went which way.
 async fn refresh(store: &Store, inserted: &Inserted, streaming: Option<u64>) -> RefreshReport {
     store
-        .refresh_inserted(inserted, streaming)
+        .refresh_inserted(inserted, streaming, &BTreeSet::new())
         .await
         .unwrap()
-        .report
 }
 
 fn went(incremental: u64, recomputed: u64) -> RefreshReport {
@@ -74,6 +72,24 @@ fn went(incremental: u64, recomputed: u64) -> RefreshReport {
         incremental,
         recomputed,
     }
+}
+
+/// (duplicate_free, incremental) of each period's current generation.
+async fn generation_kinds(env: &TestEnv) -> std::collections::BTreeMap<(String, i64), (u8, u8)> {
+    env.clickhouse(
+        "SELECT billing_account_id, toUInt32(billing_period_start), \
+           argMax(duplicate_free, refreshed_at), argMax(incremental, refreshed_at) \
+         FROM cost_daily_refresh GROUP BY billing_account_id, billing_period_start",
+    )
+    .await
+    .into_iter()
+    .map(|row| {
+        (
+            (row[0].clone(), row[1].parse().unwrap()),
+            (row[2].parse().unwrap(), row[3].parse().unwrap()),
+        )
+    })
+    .collect()
 }
 
 /// The projection sums what the latest source version of the line items holds,
@@ -137,9 +153,27 @@ async fn an_insert_is_added_to_the_projection_only_when_that_is_exact() {
     assert_eq!(report.recomputed, periods(&second[..120]).len() as u64);
     assert_projection_exact(&env, "redelivery").await;
 
+    // That recompute read with FINAL: its count is of distinct records, while
+    // the table still holds the copies, which a merge may remove at any time.
+    // New rows for those periods are not added to it: they are recomputed.
+    let (third, fresh) = third.split_at(200);
+    let finals: BTreeSet<_> = periods(&second[..120])
+        .intersection(&periods(fresh))
+        .cloned()
+        .collect();
+    assert!(!finals.is_empty());
+    let kinds = generation_kinds(&env).await;
+    for period in &finals {
+        assert_eq!(kinds[period], (0, 0), "FINAL, not incremental: {period:?}");
+    }
+    let inserted = insert(&store, fresh).await;
+    let report = refresh(&store, &inserted, None).await;
+    assert!(report.recomputed >= finals.len() as u64, "{report:?}");
+    assert_projection_exact(&env, "after a FINAL recompute").await;
+
     // Another writer's rows land in the same periods before this insert's
     // refresh: the counts no longer add up, so both refreshes recompute.
-    let (theirs, ours) = third.split_at(150);
+    let (theirs, ours) = third.split_at(100);
     let shared: BTreeSet<_> = periods(theirs)
         .intersection(&periods(ours))
         .cloned()
@@ -203,8 +237,18 @@ async fn an_insert_is_added_to_the_projection_only_when_that_is_exact() {
         .filter(in_period)
         .skip(5)
         .collect();
-    assert!(rest.len() >= 2, "{}", rest.len());
+    assert!(rest.len() >= 3, "{}", rest.len());
+    let (named, rest) = rest.split_at(rest.len() / 3);
     let (now, next) = rest.split_at(rest.len() / 2);
+
+    // A period the caller names (the consumer's first refresh of a period
+    // since it started) is recomputed even where the insert could be added.
+    let named = insert(&store, named).await;
+    let key: BTreeSet<_> = named.periods.keys().cloned().collect();
+    let report = store.refresh_inserted(&named, None, &key).await.unwrap();
+    assert_eq!(report, went(0, 1));
+    assert_projection_exact(&env, "named for a recompute").await;
+
     let now = insert(&store, now).await;
     let next = insert(&store, next).await;
     assert_eq!(
@@ -212,19 +256,21 @@ async fn an_insert_is_added_to_the_projection_only_when_that_is_exact() {
         went(1, 0)
     );
     assert_eq!(refresh(&store, &next, None).await, went(1, 0));
+    assert_eq!(generation_kinds(&env).await[&period], (1, 1));
     assert_projection_exact(&env, "streaming next insert").await;
 
-    // What the store consumer does when the topic goes quiet: the periods are
-    // recomputed from their line items, so even a wrong row in a current
-    // generation (here written by hand) is gone.
+    // What the store consumer does when the topic goes quiet (and at its first
+    // quiet moment after a start): every period whose projection was made
+    // incrementally is recomputed from its line items, so even a wrong row in
+    // such a generation (here written by hand) is gone.
+    let (account, start) = &period;
     let current = env
-        .clickhouse(
-            "SELECT billing_account_id, toUInt32(billing_period_start), max(refreshed_at) \
-             FROM cost_daily_refresh GROUP BY billing_account_id, billing_period_start \
-             ORDER BY billing_account_id LIMIT 1",
-        )
+        .clickhouse(&format!(
+            "SELECT max(refreshed_at) FROM cost_daily_refresh \
+             WHERE billing_account_id = '{account}' AND billing_period_start = toDateTime({start})"
+        ))
         .await;
-    let (account, start, refreshed_at) = (&current[0][0], &current[0][1], &current[0][2]);
+    let refreshed_at = &current[0][0];
     env.clickhouse_statement(&format!(
         "INSERT INTO {}.cost_daily (billing_account_id, billing_period_start, refreshed_at, \
            day, charge_category, billing_currency, billed_cost, effective_cost, line_items, \
@@ -235,16 +281,8 @@ async fn an_insert_is_added_to_the_projection_only_when_that_is_exact() {
     ))
     .await;
     assert_ne!(projection_totals(&env).await, line_item_totals(&env).await);
-    let all: BTreeSet<BillingPeriodKey> = records
-        .iter()
-        .map(|r| BillingPeriodKey {
-            billing_account_id: r.billing_account_id.clone(),
-            billing_period_start: r.billing_period_start,
-        })
-        .collect();
-    assert_eq!(
-        store.recompute_periods(&all).await.unwrap(),
-        all.len() as u64
-    );
+    let restarted = self::store(&env);
+    assert_eq!(restarted.recompute_incremental().await.unwrap(), 1);
     assert_projection_exact(&env, "recomputed when quiet").await;
+    assert_eq!(restarted.recompute_incremental().await.unwrap(), 0);
 }

@@ -7,13 +7,13 @@
 //! ClickHouse, the projection of the periods it stored rows in refreshed, and
 //! only then its offsets committed. A flush runs while the consumer reads on into
 //! the next insert; one flush runs at a time. A crash anywhere before the commit
-//! means the messages are read again; the insert collapses duplicates, and a
+//! means the messages are read again; merges collapse the duplicates, and a
 //! refresh that finds a record stored twice recomputes the period from scratch,
-//! so no total changes. Whenever the topic goes quiet, the periods refreshed
-//! incrementally since the last quiet moment are recomputed from their line
-//! items.
+//! so no total changes. When the topic goes quiet after incremental refreshes,
+//! and at the first quiet moment after a start, every period whose projection
+//! was made incrementally is recomputed from its line items.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -26,7 +26,11 @@ use tokio::sync::watch;
 
 use crate::line_items::LineItemWriter;
 use crate::projection::BillingPeriodKey;
-use crate::{RefreshReport, Refreshed, Store, StoreError};
+use crate::{RefreshReport, Store, StoreError};
+
+/// Most billing periods the consumer remembers having refreshed; past that it
+/// forgets them all, and each one's next refresh recomputes it.
+const REFRESHED_PERIODS_KEPT: usize = 100_000;
 
 /// How long the reject producer may take to confirm before a commit.
 const REJECT_FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -92,7 +96,7 @@ pub struct StoreConsumerReport {
     /// period.
     pub refreshes: RefreshReport,
     /// Billing periods recomputed from all their line items once the topic went
-    /// quiet, after incremental refreshes.
+    /// quiet, because their projection was made incrementally.
     pub verified: u64,
 }
 
@@ -141,7 +145,13 @@ pub async fn run_store_consumer(
     let mut report = StoreConsumerReport::default();
     let mut pending = Offsets::default();
     let mut flushing: Option<Flush> = None;
-    let mut unverified = BTreeSet::new();
+    // Incremental generations left by an earlier run, a crash included, are
+    // recomputed at the first quiet moment too.
+    let mut verify = true;
+    // Periods refreshed since the start. A period's first refresh recomputes it:
+    // its line items may hold blocks of an insert cut short by a crash, rows no
+    // generation counted.
+    let mut refreshed: HashSet<BillingPeriodKey> = HashSet::new();
     let mut last_flush_start = Instant::now();
     let mut last_flush = Duration::ZERO;
     tracing::info!(topic = %topic, group = %options.group_id, "store consumer started");
@@ -178,7 +188,7 @@ pub async fn run_store_consumer(
 
         // A flush that finished is committed at once, not at the next one.
         if flushing.as_ref().is_some_and(|f| f.task.is_finished()) {
-            last_flush = commit(&consumer, flushing.take(), &mut report, &mut unverified).await?;
+            last_flush = commit(&consumer, flushing.take(), &mut report, &mut verify).await?;
         }
 
         let interval = if batch.messages.len() < options.batch_size {
@@ -193,11 +203,19 @@ pub async fn run_store_consumer(
             // One flush at a time: a refresh adds to the generation the one
             // before made, and commits stay in order.
             if flushing.is_some() {
-                last_flush =
-                    commit(&consumer, flushing.take(), &mut report, &mut unverified).await?;
+                last_flush = commit(&consumer, flushing.take(), &mut report, &mut verify).await?;
             }
             // Rejects of these batches are durable before their offsets commit.
             rejects.flush()?;
+            let first: BTreeSet<BillingPeriodKey> = writer
+                .periods()
+                .filter(|p| !refreshed.contains(*p))
+                .cloned()
+                .collect();
+            if refreshed.len() + first.len() > REFRESHED_PERIODS_KEPT {
+                refreshed.clear();
+            }
+            refreshed.extend(first.iter().cloned());
             let finishing = std::mem::replace(&mut writer, store.line_item_writer());
             let next_insert = writer.insert_id();
             let store = store.clone();
@@ -205,27 +223,28 @@ pub async fn run_store_consumer(
             flushing = Some(Flush {
                 offsets: std::mem::take(&mut pending),
                 started: Instant::now(),
-                task: tokio::spawn(
-                    async move { finish(finishing, &store, next_insert, crash).await },
-                ),
+                task: tokio::spawn(async move {
+                    finish(finishing, &store, next_insert, &first, crash).await
+                }),
             });
             last_flush_start = Instant::now();
         }
 
         let idle = pending.is_empty() && (batch.is_empty() || stopping);
         if idle && flushing.is_some() {
-            last_flush = commit(&consumer, flushing.take(), &mut report, &mut unverified).await?;
+            last_flush = commit(&consumer, flushing.take(), &mut report, &mut verify).await?;
         }
         // Quiet: what was added incrementally is recomputed from the line items.
-        if idle && !unverified.is_empty() {
+        if idle && flushing.is_none() && verify {
             let verifying = Instant::now();
-            report.verified += store.recompute_periods(&unverified).await?;
+            let periods = store.recompute_incremental().await?;
+            report.verified += periods;
             tracing::debug!(
-                periods = unverified.len(),
+                periods,
                 verify_ms = verifying.elapsed().as_millis() as u64,
                 "incrementally refreshed periods recomputed"
             );
-            unverified.clear();
+            verify = false;
         }
         if stopping {
             tracing::info!("store consumer drained");
@@ -250,18 +269,19 @@ struct Flush {
     /// What to commit once it is done.
     offsets: Offsets,
     started: Instant,
-    task: tokio::task::JoinHandle<Result<Refreshed, StoreError>>,
+    task: tokio::task::JoinHandle<Result<RefreshReport, StoreError>>,
 }
 
 /// Ends an insert, then refreshes the projection of the periods it stored rows
-/// in. `next_insert` is the consumer's next insert, streaming meanwhile; the
-/// refresh leaves its rows out.
+/// in, recomputing those in `first`. `next_insert` is the consumer's next
+/// insert, streaming meanwhile; the refresh leaves its rows out.
 async fn finish(
     mut writer: LineItemWriter,
     store: &Store,
     next_insert: u64,
+    first: &BTreeSet<BillingPeriodKey>,
     crash_after_insert: bool,
-) -> Result<Refreshed, StoreError> {
+) -> Result<RefreshReport, StoreError> {
     let ending = Instant::now();
     let inserted = writer.end().await?;
     tracing::debug!(
@@ -273,7 +293,9 @@ async fn finish(
         tracing::warn!("aborting after insert, before commit (crash_after_insert)");
         std::process::abort();
     }
-    store.refresh_inserted(&inserted, Some(next_insert)).await
+    store
+        .refresh_inserted(&inserted, Some(next_insert), first)
+        .await
 }
 
 /// Waits for a flush and commits its offsets; returns how long the flush took.
@@ -281,7 +303,7 @@ async fn commit(
     consumer: &BatchConsumer,
     flush: Option<Flush>,
     report: &mut StoreConsumerReport,
-    unverified: &mut BTreeSet<BillingPeriodKey>,
+    verify: &mut bool,
 ) -> Result<Duration, StoreConsumerError> {
     let Some(flush) = flush else {
         return Ok(Duration::ZERO);
@@ -292,8 +314,8 @@ async fn commit(
         .map_err(|err| StoreConsumerError::Flush(err.to_string()))??;
     let took = flush.started.elapsed();
     consumer.commit(&flush.offsets)?;
-    report.refreshes += refreshed.report;
-    unverified.extend(refreshed.added);
+    *verify |= refreshed.incremental > 0;
+    report.refreshes += refreshed;
     report.commits += 1;
     Ok(took)
 }

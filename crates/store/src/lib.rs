@@ -18,7 +18,7 @@ use std::time::Duration;
 
 pub use consumer::{run_store_consumer, StoreConsumerOptions, StoreConsumerReport};
 pub use projection::{CostQuery, CostRow, Dimension, Granularity};
-pub use refresh::{RefreshReport, Refreshed};
+pub use refresh::RefreshReport;
 
 /// Everything that can go wrong talking to ClickHouse.
 #[derive(Debug, thiserror::Error)]

@@ -283,6 +283,11 @@ impl LineItemWriter {
         self.inserted.insert_id
     }
 
+    /// The billing periods rows were written for since the last `end`.
+    pub fn periods(&self) -> impl Iterator<Item = &BillingPeriodKey> {
+        self.inserted.periods.keys()
+    }
+
     /// Writes records into the open insert, starting one if needed. Records that
     /// cannot be stored exactly (a time outside `DateTime`, more integer digits
     /// than the column) are left out and returned with the reason, by their

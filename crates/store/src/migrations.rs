@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "line_items_insert_id",
         include_str!("../migrations/0006_line_items_insert_id.sql"),
     ),
+    (
+        7,
+        "cost_daily_refresh_kind",
+        include_str!("../migrations/0007_cost_daily_refresh_kind.sql"),
+    ),
 ];
 
 /// How ClickHouse, 18.16 and current, words adding a column that is there. Each

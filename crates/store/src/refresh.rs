@@ -31,15 +31,6 @@ impl std::ops::AddAssign for RefreshReport {
     }
 }
 
-/// What [`Store::refresh_inserted`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Refreshed {
-    /// How many periods went which way.
-    pub report: RefreshReport,
-    /// The periods that had the insert added to their projection.
-    pub added: Vec<BillingPeriodKey>,
-}
-
 /// A billing period as ClickHouse returns it: account id and period start in
 /// seconds.
 type PeriodId<'a> = (&'a str, u32);
@@ -161,6 +152,27 @@ fn bind_periods_and<T: clickhouse::sql::Bind + Copy>(
     query
 }
 
+/// ` AND insert_id != ?` where the rows of `streaming`, an insert still being
+/// written, are to be left out; bind it with [`bind_leaving_out`] right after
+/// the condition before it.
+fn leaving_out(streaming: Option<u64>) -> &'static str {
+    if streaming.is_some() {
+        " AND insert_id != ?"
+    } else {
+        ""
+    }
+}
+
+fn bind_leaving_out(
+    query: clickhouse::query::Query,
+    streaming: Option<u64>,
+) -> clickhouse::query::Query {
+    match streaming {
+        Some(id) => query.bind(id),
+        None => query,
+    }
+}
+
 /// The `cost_daily` columns a generation writes, in the order the selects give
 /// them.
 const DAILY_COLUMNS: &str = "billing_account_id, billing_period_start, refreshed_at, day, \
@@ -185,6 +197,8 @@ struct RefreshRow<'a> {
     refreshed_at: u64,
     source_version: i64,
     line_items: u64,
+    duplicate_free: u8,
+    incremental: u8,
 }
 
 #[derive(clickhouse::Row, serde::Deserialize)]
@@ -217,6 +231,7 @@ struct Generation {
     refreshed_at: u64,
     source_version: i64,
     line_items: u64,
+    duplicate_free: u8,
 }
 
 /// What one query saw of a period's source version and one insert's rows in it.
@@ -257,7 +272,10 @@ impl Store {
     ///
     /// `streaming` is the caller's next insert, if one is being written while
     /// this refresh runs: its rows, some of which may already be stored, are
-    /// left out of the count, since they will be added by the next refresh.
+    /// left out, to be refreshed after it. Periods in `recompute` are
+    /// recomputed whatever the check would say: the store consumer names the
+    /// periods it has not refreshed since it started, whose line items may hold
+    /// rows no generation counted (blocks of an insert cut short by a crash).
     ///
     /// Each generation is stamped after the insert it follows was acknowledged
     /// and before anything is read for it, and holds every row acknowledged
@@ -266,7 +284,8 @@ impl Store {
         &self,
         inserted: &Inserted,
         streaming: Option<u64>,
-    ) -> Result<Refreshed, StoreError> {
+        recompute: &BTreeSet<BillingPeriodKey>,
+    ) -> Result<RefreshReport, StoreError> {
         let started = Instant::now();
         let periods: Vec<PeriodId<'_>> = inserted
             .periods
@@ -276,10 +295,10 @@ impl Store {
         let rows: HashMap<PeriodId<'_>, &PeriodRows> = inserted
             .periods
             .iter()
+            .filter(|(p, _)| !recompute.contains(*p))
             .map(|(p, rows)| ((p.billing_account_id.as_str(), period_seconds(p)), rows))
             .collect();
         let mut report = RefreshReport::default();
-        let mut added = HashSet::new();
         for chunk in refresh_chunks(&periods) {
             let chunk_added = self
                 .add_insert(inserted.insert_id, streaming, &rows, chunk)
@@ -291,9 +310,8 @@ impl Store {
                 .copied()
                 .collect();
             if !left.is_empty() {
-                report.recomputed += self.recompute(&left).await?;
+                report.recomputed += self.recompute(&left, streaming).await?;
             }
-            added.extend(chunk_added);
         }
         tracing::debug!(
             periods = periods.len(),
@@ -302,31 +320,30 @@ impl Store {
             refresh_ms = started.elapsed().as_millis() as u64,
             "projection refreshed"
         );
-        let added = inserted
-            .periods
-            .keys()
-            .filter(|p| added.contains(&(p.billing_account_id.as_str(), period_seconds(p))))
-            .cloned()
-            .collect();
-        Ok(Refreshed { report, added })
+        Ok(report)
     }
 
-    /// Recomputes each given billing period's projection from all its line items
-    /// (see [`Store::recompute`]); returns how many had line items. The store
-    /// consumer does this for the periods it refreshed incrementally whenever
-    /// the topic goes quiet, so the projection is re-derived from the line items
-    /// themselves and no error an incremental refresh could make persists.
-    pub async fn recompute_periods(
-        &self,
-        periods: &BTreeSet<BillingPeriodKey>,
-    ) -> Result<u64, StoreError> {
-        let ids: Vec<PeriodId<'_>> = periods
-            .iter()
-            .map(|p| (p.billing_account_id.as_str(), period_seconds(p)))
-            .collect();
+    /// Recomputes from its line items every billing period whose current
+    /// generation was made incrementally, whoever made it; returns how many.
+    /// The store consumer does this whenever the topic goes quiet, and at its
+    /// first quiet moment after a start, so the projection is re-derived from
+    /// the line items themselves and nothing an incremental refresh could get
+    /// wrong outlasts the next pause, a restart included.
+    pub async fn recompute_incremental(&self) -> Result<u64, StoreError> {
+        let periods: Vec<(String, u32)> = self
+            .client
+            .query(
+                "SELECT billing_account_id, toUInt32(billing_period_start) AS start \
+                 FROM cost_daily_refresh GROUP BY billing_account_id, billing_period_start \
+                 HAVING argMax(incremental, refreshed_at) = 1",
+            )
+            .fetch_all()
+            .await
+            .map_err(ch_err("find incrementally refreshed periods"))?;
+        let ids: Vec<PeriodId<'_>> = periods.iter().map(|(a, s)| (a.as_str(), *s)).collect();
         let mut recomputed = 0;
         for chunk in refresh_chunks(&ids) {
-            recomputed += self.recompute(chunk).await?;
+            recomputed += self.recompute(chunk, None).await?;
         }
         Ok(recomputed)
     }
@@ -353,7 +370,7 @@ impl Store {
             self.client.query(&format!(
                 "SELECT billing_account_id, toUInt32(billing_period_start) AS start, \
                    max(refreshed_at), argMax(source_version, refreshed_at), \
-                   argMax(line_items, refreshed_at) \
+                   argMax(line_items, refreshed_at), argMax(duplicate_free, refreshed_at) \
                  FROM cost_daily_refresh WHERE {} \
                  GROUP BY billing_account_id, billing_period_start",
                 periods_in(periods.len())
@@ -363,7 +380,9 @@ impl Store {
         .fetch_all()
         .await
         .map_err(ch_err(what()))?;
-        // Only rows of the current generation's version can be added to it.
+        // Only rows of the current generation's version can be added to it, and
+        // only if its line item count is the raw row count: a generation
+        // recomputed with FINAL counted rows that merges may still remove.
         let index: HashMap<PeriodId<'_>, usize> =
             periods.iter().enumerate().map(|(i, p)| (*p, i)).collect();
         let period_of =
@@ -376,10 +395,12 @@ impl Store {
             ) else {
                 continue;
             };
-            if inserted.get(&period).is_some_and(|rows| {
-                rows.min_version == generation.source_version
-                    && rows.max_version == generation.source_version
-            }) {
+            if generation.duplicate_free == 1
+                && inserted.get(&period).is_some_and(|rows| {
+                    rows.min_version == generation.source_version
+                        && rows.max_version == generation.source_version
+                })
+            {
                 current.insert(period, generation);
             }
         }
@@ -392,14 +413,18 @@ impl Store {
             .iter()
             .map(|(p, g)| (*p, g.source_version))
             .collect();
-        let newer: Vec<PeriodCount> = bind_periods_and(
-            self.client.query(&format!(
-                "SELECT billing_account_id, toUInt32(billing_period_start) AS start, count() \
-                 FROM line_items WHERE {} \
-                 GROUP BY billing_account_id, billing_period_start",
-                newer_versions_where(asked.len())
-            )),
-            &asked,
+        let newer: Vec<PeriodCount> = bind_leaving_out(
+            bind_periods_and(
+                self.client.query(&format!(
+                    "SELECT billing_account_id, toUInt32(billing_period_start) AS start, \
+                       count() FROM line_items WHERE {}{} \
+                     GROUP BY billing_account_id, billing_period_start",
+                    newer_versions_where(asked.len()),
+                    leaving_out(streaming)
+                )),
+                &asked,
+            ),
+            streaming,
         )
         .fetch_all()
         .await
@@ -507,6 +532,8 @@ impl Store {
                 refreshed_at,
                 source_version: g.source_version,
                 line_items: g.line_items + mine,
+                duplicate_free: 1,
+                incremental: 1,
             })
             .collect();
         if added.len() < exact.len() {
@@ -543,54 +570,63 @@ impl Store {
     /// did, or the recompute is done again with `FINAL`: inserts only add rows
     /// and merges only remove duplicates, so the same count means the same
     /// duplicate-free rows.
-    async fn recompute(&self, periods: &[PeriodId<'_>]) -> Result<u64, StoreError> {
+    async fn recompute(
+        &self,
+        periods: &[PeriodId<'_>],
+        streaming: Option<u64>,
+    ) -> Result<u64, StoreError> {
         let what = || {
             format!(
                 "recompute cost_daily for {} billing period(s)",
                 periods.len()
             )
         };
-        let latest = self.latest_versions(periods).await?;
-        if latest.is_empty() {
-            return Ok(0);
-        }
-        let versions: Vec<PeriodAt<'_>> = latest
-            .iter()
-            .map(|v| {
-                (
-                    (v.billing_account_id.as_str(), v.billing_period_start),
-                    v.source_version,
-                )
-            })
-            .collect();
-
-        let checks: Vec<PeriodDuplicates> = bind_periods_and(
-            self.client.query(&format!(
-                "SELECT billing_account_id, toUInt32(billing_period_start) AS start, \
-                   count(), count() != uniqExact(record_hash) \
-                 FROM line_items WHERE {} \
-                 GROUP BY billing_account_id, billing_period_start",
-                periods_and_in("source_version", versions.len())
-            )),
-            &versions,
-        )
-        .fetch_all()
-        .await
-        .map_err(ch_err(what()))?;
-        let checks: HashMap<PeriodId<'_>, &PeriodDuplicates> = checks
-            .iter()
-            .map(|c| ((c.billing_account_id.as_str(), c.billing_period_start), c))
-            .collect();
-        let duplicated =
-            |period: &PeriodId<'_>| checks.get(period).is_some_and(|c| c.duplicated != 0);
-        let checked_rows = |period: &PeriodId<'_>| checks.get(period).map_or(0, |c| c.rows);
-
-        // A period read without FINAL must have been read as it was checked: if
-        // its row count moved in between (another consumer replaying the same
-        // messages after a rebalance, say), the chunk is recomputed, all of it
-        // with FINAL, under a later stamp that supersedes this one.
+        // Each attempt is stamped before it reads anything. A period read
+        // without FINAL must have been read as it was checked: if its row count
+        // moved in between (another consumer replaying the same messages after
+        // a rebalance, say), the attempt is made again, all of it with FINAL,
+        // under a later stamp that supersedes this one.
         let mut all_final = false;
-        let (refreshed_at, counts) = loop {
+        loop {
+            let refreshed_at = stamp();
+            let latest = self.latest_versions(periods, streaming).await?;
+            if latest.is_empty() {
+                return Ok(0);
+            }
+            let versions: Vec<PeriodAt<'_>> = latest
+                .iter()
+                .map(|v| {
+                    (
+                        (v.billing_account_id.as_str(), v.billing_period_start),
+                        v.source_version,
+                    )
+                })
+                .collect();
+            let checks: Vec<PeriodDuplicates> = bind_leaving_out(
+                bind_periods_and(
+                    self.client.query(&format!(
+                        "SELECT billing_account_id, toUInt32(billing_period_start) AS start, \
+                           count(), count() != uniqExact(record_hash) \
+                         FROM line_items WHERE {}{} \
+                         GROUP BY billing_account_id, billing_period_start",
+                        periods_and_in("source_version", versions.len()),
+                        leaving_out(streaming)
+                    )),
+                    &versions,
+                ),
+                streaming,
+            )
+            .fetch_all()
+            .await
+            .map_err(ch_err(what()))?;
+            let checks: HashMap<PeriodId<'_>, &PeriodDuplicates> = checks
+                .iter()
+                .map(|c| ((c.billing_account_id.as_str(), c.billing_period_start), c))
+                .collect();
+            let duplicated =
+                |period: &PeriodId<'_>| checks.get(period).is_some_and(|c| c.duplicated != 0);
+            let checked_rows = |period: &PeriodId<'_>| checks.get(period).map_or(0, |c| c.rows);
+
             let (with_final, plain): (Vec<PeriodAt<'_>>, Vec<PeriodAt<'_>>) = versions
                 .iter()
                 .partition(|(period, _)| all_final || duplicated(period));
@@ -599,8 +635,13 @@ impl Store {
                 with_final = with_final.len(),
                 "recomputing projection"
             );
-            let refreshed_at = stamp();
-            for (final_, group) in [("FINAL", &with_final), ("", &plain)] {
+            // Rows of a streaming insert are left out of the plain read, which
+            // must count what the check counted. FINAL reads them, since which
+            // copy of a record it keeps is not up to a filter; such a generation
+            // is not duplicate-free, so the next refresh recomputes again.
+            for (final_, group, streaming) in
+                [("FINAL", &with_final, None), ("", &plain, streaming)]
+            {
                 if group.is_empty() {
                     continue;
                 }
@@ -608,39 +649,45 @@ impl Store {
                     "INSERT INTO cost_daily ({DAILY_COLUMNS}) \
                      SELECT billing_account_id, billing_period_start, toUInt64(?), \
                        {LINE_ITEM_SUMS} \
-                     FROM line_items {final_} WHERE {} {PROJECTION_GROUP}",
-                    periods_and_in("source_version", group.len())
+                     FROM line_items {final_} WHERE {}{} {PROJECTION_GROUP}",
+                    periods_and_in("source_version", group.len()),
+                    leaving_out(streaming)
                 ));
-                bind_periods_and(recompute.bind(refreshed_at), group)
-                    .execute()
-                    .await
-                    .map_err(ch_err(what()))?;
+                bind_leaving_out(
+                    bind_periods_and(recompute.bind(refreshed_at), group),
+                    streaming,
+                )
+                .execute()
+                .await
+                .map_err(ch_err(what()))?;
             }
             let ids: Vec<PeriodId<'_>> = versions.iter().map(|(p, _)| *p).collect();
             let counts = self.generation_counts(refreshed_at, &ids).await?;
             let counted = |period: &PeriodId<'_>| counts.get(period).copied().unwrap_or(0);
-            if plain.iter().all(|(p, _)| counted(p) == checked_rows(p)) {
-                break (refreshed_at, counts);
+            if !plain.iter().all(|(p, _)| counted(p) == checked_rows(p)) {
+                tracing::warn!(
+                    periods = versions.len(),
+                    "line items changed while the projection was recomputed; again with FINAL"
+                );
+                all_final = true;
+                continue;
             }
-            tracing::warn!(
-                periods = versions.len(),
-                "line items changed while the projection was recomputed; again with FINAL"
-            );
-            all_final = true;
-        };
 
-        let generations: Vec<RefreshRow<'_>> = versions
-            .iter()
-            .map(|((account, start), version)| RefreshRow {
-                billing_account_id: account,
-                billing_period_start: *start,
-                refreshed_at,
-                source_version: *version,
-                line_items: counts.get(&(*account, *start)).copied().unwrap_or(0),
-            })
-            .collect();
-        self.switch_over(refreshed_at, &generations).await?;
-        Ok(versions.len() as u64)
+            let generations: Vec<RefreshRow<'_>> = versions
+                .iter()
+                .map(|(period, version)| RefreshRow {
+                    billing_account_id: period.0,
+                    billing_period_start: period.1,
+                    refreshed_at,
+                    source_version: *version,
+                    line_items: counted(period),
+                    duplicate_free: u8::from(!with_final.iter().any(|(p, _)| p == period)),
+                    incremental: 0,
+                })
+                .collect();
+            self.switch_over(refreshed_at, &generations).await?;
+            return Ok(versions.len() as u64);
+        }
     }
 
     /// Each period's latest source version among its line items; periods with
@@ -648,15 +695,20 @@ impl Store {
     async fn latest_versions(
         &self,
         periods: &[PeriodId<'_>],
+        streaming: Option<u64>,
     ) -> Result<Vec<PeriodVersion>, StoreError> {
-        bind_periods(
-            self.client.query(&format!(
-                "SELECT billing_account_id, toUInt32(billing_period_start) AS start, \
-                   max(source_version) FROM line_items WHERE {} \
-                 GROUP BY billing_account_id, billing_period_start",
-                periods_in(periods.len())
-            )),
-            periods,
+        bind_leaving_out(
+            bind_periods(
+                self.client.query(&format!(
+                    "SELECT billing_account_id, toUInt32(billing_period_start) AS start, \
+                       max(source_version) FROM line_items WHERE {}{} \
+                     GROUP BY billing_account_id, billing_period_start",
+                    periods_in(periods.len()),
+                    leaving_out(streaming)
+                )),
+                periods,
+            ),
+            streaming,
         )
         .fetch_all()
         .await
