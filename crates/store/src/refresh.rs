@@ -255,20 +255,23 @@ impl Store {
     ///
     /// Where it is exact, a period's new generation is its current one plus the
     /// insert's rows, summed, which costs in proportion to the insert, not to the
-    /// period. It is exact when a query run after the new generation was stamped
-    /// finds no source version newer than the current generation's, and another
-    /// finds that version holding exactly the current generation's line items
-    /// plus the insert's rows, every one of the insert's rows still there with a
-    /// key hash of its own, and no other row sharing one of those hashes. Rows
-    /// are only ever added and merges only collapse rows that share a key, so
-    /// the period's rows are then the counted ones and the insert's, each once.
+    /// period. It is exact when the current generation is duplicate-free (its
+    /// line item count is the raw row count, which a recompute with `FINAL`
+    /// does not give), a query run after the new generation was stamped finds
+    /// no source version newer than the current generation's, and another finds
+    /// that version holding exactly the current generation's line items plus the
+    /// insert's rows, every one of the insert's rows still there with a key hash
+    /// of its own, and no other row sharing one of those hashes. Rows are only
+    /// ever added and merges only collapse rows that share a key, so the
+    /// period's rows are then the counted ones and the insert's, each once.
     /// Every other period is recomputed ([`Store::recompute`]): a redelivered or
     /// re-sent record, a new source version, a first refresh, or another
     /// consumer's rows landing in the same period in between. One sequence
     /// passes the check wrongly: a re-sent record whose two copies a merge
     /// collapsed before the check, while another consumer's insert into the
     /// same period added as many rows (README, Limits); the store consumer's
-    /// recompute when the topic goes quiet ([`Store::recompute_periods`]) ends it.
+    /// recompute when the topic goes quiet ([`Store::recompute_incremental`])
+    /// ends it.
     ///
     /// `streaming` is the caller's next insert, if one is being written while
     /// this refresh runs: its rows, some of which may already be stored, are
