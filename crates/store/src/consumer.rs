@@ -235,7 +235,9 @@ pub async fn run_store_consumer(
             last_flush = commit(&consumer, flushing.take(), &mut report, &mut verify).await?;
         }
         // Quiet: what was added incrementally is recomputed from the line items.
-        if idle && flushing.is_none() && verify {
+        // Not on the way out, where it could hold a shutdown up for as long as
+        // its largest period takes; the next start does it.
+        if idle && flushing.is_none() && verify && !stopping {
             let verifying = Instant::now();
             let periods = store.recompute_incremental().await?;
             report.verified += periods;
