@@ -463,17 +463,8 @@ async fn old_and_new_schema_producers_share_a_topic_and_every_consumer_reads_bot
     rust_reader(&env, &old_codec, "rust-old", 1000).await;
 
     // The store consumer of this build, given the new version as a file, stores all.
-    let group = env.group("store");
     let out = env
-        .costflow_ok(&[
-            "consume",
-            "store",
-            "--group-id",
-            &group,
-            "--until-caught-up",
-            "--writer-schema",
-            v2.to_str().unwrap(),
-        ])
+        .store_until_caught_up_with(&["--writer-schema", v2.to_str().unwrap()])
         .await;
     assert!(out.contains("stored 1000 records, rejected 0"), "{out}");
     assert_eq!(line_item_totals(&env).await, expected);

@@ -41,24 +41,13 @@ async fn a_file_stored_in_many_inserts_is_added_to_the_projection_and_reconciles
     let env = TestEnv::new("increments");
     let sample = focus_sample();
     let expected = file_totals(&sample, &[]);
-    let group = env.group("store");
 
     env.apply_topics().await;
     env.costflow_ok(&["ingest", "focus", sample.to_str().unwrap()])
         .await;
     // Full batches of 100 with no wait: an insert and a refresh per batch.
     let out = env
-        .costflow_ok(&[
-            "consume",
-            "store",
-            "--group-id",
-            &group,
-            "--until-caught-up",
-            "--batch-size",
-            "100",
-            "--refresh-interval-secs",
-            "0",
-        ])
+        .store_until_caught_up_with(&["--batch-size", "100", "--refresh-interval-secs", "0"])
         .await;
     assert!(out.contains("stored 1000 records"), "{out}");
     let (incremental, recomputed) = refreshes(&out);

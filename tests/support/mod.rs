@@ -135,15 +135,21 @@ impl TestEnv {
 
     /// Runs the store consumer until it has caught up.
     pub async fn store_until_caught_up(&self) -> String {
+        self.store_until_caught_up_with(&[]).await
+    }
+
+    /// Runs the store consumer, with these flags too, until it has caught up.
+    pub async fn store_until_caught_up_with(&self, flags: &[&str]) -> String {
         let group = self.group("store");
-        self.costflow_ok(&[
+        let mut args = vec![
             "consume",
             "store",
             "--group-id",
             &group,
             "--until-caught-up",
-        ])
-        .await
+        ];
+        args.extend_from_slice(flags);
+        self.costflow_ok(&args).await
     }
 
     /// Runs a query against this environment's database; tab-separated rows.
