@@ -310,14 +310,14 @@ async fn commit(
     let Some(flush) = flush else {
         return Ok(Duration::ZERO);
     };
-    let refreshed = flush
+    let refreshes = flush
         .task
         .await
         .map_err(|err| StoreConsumerError::Flush(err.to_string()))??;
     let took = flush.started.elapsed();
     consumer.commit(&flush.offsets)?;
-    *verify |= refreshed.incremental > 0;
-    report.refreshes += refreshed;
+    *verify |= refreshes.incremental > 0;
+    report.refreshes += refreshes;
     report.commits += 1;
     Ok(took)
 }

@@ -215,6 +215,17 @@ pub struct Inserted {
     pub periods: BTreeMap<BillingPeriodKey, PeriodRows>,
 }
 
+/// One insert's rows of one billing period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeriodRows {
+    /// Rows written.
+    pub rows: u64,
+    /// Lowest source version among them.
+    pub min_version: i64,
+    /// Highest source version among them.
+    pub max_version: i64,
+}
+
 impl Inserted {
     /// Nothing stored yet, under a new id.
     fn new() -> Self {
@@ -228,20 +239,7 @@ impl Inserted {
     pub fn rows(&self) -> u64 {
         self.periods.values().map(|p| p.rows).sum()
     }
-}
 
-/// One insert's rows of one billing period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeriodRows {
-    /// Rows written.
-    pub rows: u64,
-    /// Lowest source version among them.
-    pub min_version: i64,
-    /// Highest source version among them.
-    pub max_version: i64,
-}
-
-impl Inserted {
     /// Counts a stored record. The account id is cloned only when a record's
     /// period differs from the last one's: batches hold runs of one account.
     fn add(&mut self, record: &CostRecord, last: &mut Option<BillingPeriodKey>) {

@@ -38,9 +38,10 @@ type PeriodId<'a> = (&'a str, u32);
 /// A billing period and one of its source versions.
 type PeriodAt<'a> = (PeriodId<'a>, i64);
 
-/// A period start as the seconds of a ClickHouse `DateTime`.
-fn period_seconds(period: &BillingPeriodKey) -> u32 {
-    u32::try_from(period.billing_period_start.timestamp()).unwrap_or(0)
+/// A period as ClickHouse names it: its start in the seconds of a `DateTime`.
+fn period_id(period: &BillingPeriodKey) -> PeriodId<'_> {
+    let start = u32::try_from(period.billing_period_start.timestamp()).unwrap_or(0);
+    (period.billing_account_id.as_str(), start)
 }
 
 /// A new generation's stamp: microseconds, which keep generations ordered even
@@ -290,16 +291,12 @@ impl Store {
         recompute: &BTreeSet<BillingPeriodKey>,
     ) -> Result<RefreshReport, StoreError> {
         let started = Instant::now();
-        let periods: Vec<PeriodId<'_>> = inserted
-            .periods
-            .keys()
-            .map(|p| (p.billing_account_id.as_str(), period_seconds(p)))
-            .collect();
+        let periods: Vec<PeriodId<'_>> = inserted.periods.keys().map(period_id).collect();
         let rows: HashMap<PeriodId<'_>, &PeriodRows> = inserted
             .periods
             .iter()
             .filter(|(p, _)| !recompute.contains(*p))
-            .map(|(p, rows)| ((p.billing_account_id.as_str(), period_seconds(p)), rows))
+            .map(|(p, rows)| (period_id(p), rows))
             .collect();
         let mut report = RefreshReport::default();
         for chunk in refresh_chunks(&periods) {
@@ -416,12 +413,11 @@ impl Store {
             .iter()
             .map(|(p, g)| (*p, g.source_version))
             .collect();
-        let newer: Vec<PeriodCount> = bind_leaving_out(
+        let newer: Vec<(String, u32)> = bind_leaving_out(
             bind_periods_and(
                 self.client.query(&format!(
-                    "SELECT billing_account_id, toUInt32(billing_period_start) AS start, \
-                       count() FROM line_items WHERE {}{} \
-                     GROUP BY billing_account_id, billing_period_start",
+                    "SELECT DISTINCT billing_account_id, toUInt32(billing_period_start) \
+                     FROM line_items WHERE {}{}",
                     newer_versions_where(asked.len()),
                     leaving_out(streaming)
                 )),
@@ -432,10 +428,8 @@ impl Store {
         .fetch_all()
         .await
         .map_err(ch_err(what()))?;
-        for row in &newer {
-            current
-                .retain(|p, _| *p != (row.billing_account_id.as_str(), row.billing_period_start));
-        }
+        let newer: HashSet<PeriodId<'_>> = newer.iter().map(|(a, s)| (a.as_str(), *s)).collect();
+        current.retain(|p, _| !newer.contains(p));
         let versions: Vec<PeriodAt<'a>> = current
             .iter()
             .map(|(p, g)| (*p, g.source_version))
@@ -684,7 +678,7 @@ impl Store {
                     refreshed_at,
                     source_version: *version,
                     line_items: counted(period),
-                    duplicate_free: u8::from(!with_final.iter().any(|(p, _)| p == period)),
+                    duplicate_free: u8::from(!(all_final || duplicated(period))),
                     incremental: 0,
                 })
                 .collect();
