@@ -15,6 +15,11 @@
 #   latency            a steady load on cost.records with a store consumer running:
 #                      p50 / p99 from a probe record's send to its account showing
 #                      in the daily projection (costflow-bench latency)
+#   manifest           an Azure export run of about a million rows uploaded to the
+#                      stack's Azurite, parts first and manifest last, while
+#                      `ingest azure --watch-secs 1` and `consume store` run:
+#                      seconds from the manifest to every row visible in the
+#                      daily projection (costflow-bench manifest-latency)
 #
 # Each one is its own process, measured by `costflow-bench measure` (wall time,
 # CPU time and peak RSS from getrusage). Later consumers (score, rules, kpi) are
@@ -41,6 +46,11 @@
 #   COSTFLOW_BENCH_LATENCY_SECS   seconds of steady load for the latency step
 #                             (default 300)
 #   COSTFLOW_BENCH_LATENCY_RATE   records per second of that load (default 20000)
+#   COSTFLOW_BENCH_MANIFEST_SCALE generator scale of the manifest step's one-month
+#                             Azure export run, about 2,335 rows per unit
+#                             (default 430: about a million rows)
+#   COSTFLOW_AZURITE_URL      the stack's Azurite, with the account (default
+#                             http://127.0.0.1:10000/devstoreaccount1)
 #
 # Output: var/bench/run-<time>/results.jsonl and table.md; the table is printed.
 set -euo pipefail
@@ -54,10 +64,12 @@ BROKER_KIND="${COSTFLOW_BENCH_BROKER:-memory}"
 BENCH_PORT="${COSTFLOW_BENCH_KAFKA_PORT:-19092}"
 CH_URL="${COSTFLOW_CLICKHOUSE_URL:-http://127.0.0.1:8123}"
 CH_TCP_PORT="${COSTFLOW_CLICKHOUSE_TCP_PORT:-9000}"
-STEPS=" ${COSTFLOW_BENCH_STEPS:-stage_a ingest store duckdb e2e latency} "
+STEPS=" ${COSTFLOW_BENCH_STEPS:-stage_a ingest store duckdb e2e latency manifest} "
 DUCKDB_VERSION=1.1.3
 LATENCY_SECS="${COSTFLOW_BENCH_LATENCY_SECS:-300}"
 LATENCY_RATE="${COSTFLOW_BENCH_LATENCY_RATE:-20000}"
+MANIFEST_SCALE="${COSTFLOW_BENCH_MANIFEST_SCALE:-430}"
+AZURITE_URL="${COSTFLOW_AZURITE_URL:-http://127.0.0.1:10000/devstoreaccount1}"
 TANSU_BIN="${COSTFLOW_CACHE:-$HOME/.cache/costflow}/tansu-0.6.0/bin/tansu"
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
@@ -70,7 +82,7 @@ RESULTS="$RUN/results.jsonl"
 DATA="$ROOT/var/bench/data/focus-scale$SCALE-days$DAYS"
 DATABASE="costflow_bench_${ID//[^A-Za-z0-9]/_}"
 # Every database a step creates, dropped at exit.
-DATABASES=("$DATABASE" "${DATABASE}_e2e" "${DATABASE}_lat")
+DATABASES=("$DATABASE" "${DATABASE}_e2e" "${DATABASE}_lat" "${DATABASE}_man")
 mkdir -p "$RUN"
 : >"$RESULTS" # a run of the latency step alone measures no process
 
@@ -107,11 +119,12 @@ if ! curl -sf --max-time 2 "$CH_URL/ping" >/dev/null; then
 fi
 TANSU_PID=""
 STORE_PID=""
+WATCH_PID=""
 cleanup() {
-    if [[ -n $STORE_PID ]]; then
-        kill -TERM "$STORE_PID" 2>/dev/null || true
-        wait "$STORE_PID" 2>/dev/null || true
-    fi
+    for pid in $STORE_PID $WATCH_PID; do
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     for db in "${DATABASES[@]}"; do
         curl -sf "$CH_URL" --data-binary "DROP DATABASE IF EXISTS $db" >/dev/null || true
     done
@@ -273,11 +286,52 @@ if running latency; then
 fi
 rm -f "$RUN/payloads.bin"
 
+MANIFEST_ARGS=()
+if running manifest; then
+    step "manifest -> visible: an Azure export run (scale $MANIFEST_SCALE, one month) through Azurite"
+    AZURE_DATA="$ROOT/var/bench/data/azure-export-scale$MANIFEST_SCALE"
+    if [[ ! -f $AZURE_DATA/.complete ]]; then
+        rm -rf "$AZURE_DATA"
+        "$COSTFLOW" generate --layout azure-export --out "$AZURE_DATA" --days 31 \
+            --end 2026-01-01 --scale "$MANIFEST_SCALE" >&2
+        touch "$AZURE_DATA/.complete"
+    fi
+    manifest_file="$(find "$AZURE_DATA" -name manifest.json | head -n 1)"
+    [[ -n $manifest_file ]] || die "no export run in $AZURE_DATA"
+    prefix="bench-$ID-man-"
+    container="bench-${ID,,}"
+    fresh "$prefix" "${DATABASE}_man"
+    manifest_latency() {
+        COSTFLOW_CLICKHOUSE_DATABASE="${DATABASE}_man" "$BENCH" manifest-latency \
+            --endpoint "$AZURITE_URL" --container "$container" --prefix exports/ \
+            --run-dir "$(dirname "$manifest_file")" "$@"
+    }
+    # The parts land before anything watches; the watcher must leave them alone
+    # until the manifest names them.
+    manifest_latency --parts-only >&2
+    COSTFLOW_TOPIC_PREFIX="$prefix" COSTFLOW_CLICKHOUSE_DATABASE="${DATABASE}_man" \
+        "$COSTFLOW" consume store --group-id "bench-$ID-man" >"$RUN/manifest-store.log" 2>&1 &
+    STORE_PID=$!
+    COSTFLOW_TOPIC_PREFIX="$prefix" "$COSTFLOW" ingest azure --account devstoreaccount1 \
+        --container "$container" --prefix exports/ --endpoint "$AZURITE_URL" \
+        --access-key "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==" \
+        --watch-secs 1 >"$RUN/manifest-ingest.log" 2>&1 &
+    WATCH_PID=$!
+    sleep 5 # both have started, joined and looked once
+    manifest_latency --out "$RUN/manifest.json" \
+        --process "ingest azure=$WATCH_PID" --process "consume store=$STORE_PID" >&2
+    kill -TERM "$WATCH_PID" "$STORE_PID"
+    wait "$WATCH_PID" "$STORE_PID" || true
+    WATCH_PID=""
+    STORE_PID=""
+    MANIFEST_ARGS=(--manifest "$RUN/manifest.json")
+fi
+
 step "results ($RESULTS)"
 {
     echo "Run $ID on $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM," \
         "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg);" \
         "broker: tansu 0.6.0 ($BROKER_KIND); ClickHouse $(ch 'SELECT version()'); $RECORDS records, scale $SCALE, $DAYS days."
     echo
-    "$BENCH" table "$RESULTS" "${LATENCY_ARGS[@]}"
+    "$BENCH" table "$RESULTS" "${LATENCY_ARGS[@]}" "${MANIFEST_ARGS[@]}"
 } | tee "$RUN/table.md"

@@ -1095,3 +1095,87 @@ async fn a_file_whose_dates_mix_layouts_is_quarantined_and_lands_nothing() {
     let count = env.clickhouse("SELECT count() FROM line_items").await;
     assert_eq!(count[0][0], "0");
 }
+
+/// Uploads every export run `costflow generate --layout azure-export` wrote under
+/// `dir` to `prefix` in the container: each run's parts first, its manifest last.
+async fn upload_generated_runs(client: &ContainerClient, dir: &Path, prefix: &str) -> usize {
+    let mut runs = 0;
+    for period in std::fs::read_dir(dir).unwrap() {
+        let period = period.unwrap().path();
+        if !period.is_dir() {
+            continue; // spikes.csv
+        }
+        for run in std::fs::read_dir(&period).unwrap() {
+            let run = run.unwrap().path();
+            let mut files: Vec<_> = std::fs::read_dir(&run)
+                .unwrap()
+                .map(|f| f.unwrap().path())
+                .collect();
+            files.sort_by_key(|f| f.ends_with("manifest.json"));
+            for file in files {
+                let blob = format!("{prefix}{}", file.strip_prefix(dir).unwrap().display());
+                upload(client, &blob, std::fs::read(&file).unwrap()).await;
+            }
+            runs += 1;
+        }
+    }
+    runs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_export_runs_reconcile_with_the_focus_files_of_the_same_estate() {
+    let env = TestEnv::new("az_generated");
+    let (container, client) = azurite_container(&env).await;
+    let focus_dir = scratch_dir("az_generated_focus");
+    let azure_dir = scratch_dir("az_generated_azure");
+    let generate = ["generate", "--days", "40", "--end", "2026-10-01", "--out"];
+    let focus = env
+        .costflow_ok(&[&generate[..], &[focus_dir.to_str().unwrap()]].concat())
+        .await;
+    let azure = env
+        .costflow_ok(
+            &[
+                &generate[..],
+                &[azure_dir.to_str().unwrap(), "--layout", "azure-export"],
+            ]
+            .concat(),
+        )
+        .await;
+    assert!(azure.contains("86115370"), "{azure}\n{focus}");
+    let runs = upload_generated_runs(&client, &azure_dir, "generated/").await;
+    assert_eq!(runs, 2, "August and September");
+
+    env.apply_topics().await;
+    let output = ingest_from_azurite(&env, &container, "generated/", &[]).await;
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(out.contains("rejected 0"), "{out}");
+    env.store_until_caught_up().await;
+
+    // The FOCUS files' own sums for the Azure account, read with the csv crate.
+    let mut expected = Totals::new();
+    for file in std::fs::read_dir(&focus_dir).unwrap() {
+        let file = file.unwrap().path();
+        if !file
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("focus-")
+        {
+            continue;
+        }
+        for (key, (billed, effective)) in support::file_totals(&file, &[]) {
+            if key.0 == "86115370" {
+                add_pair(expected.entry(key).or_default(), billed, effective);
+            }
+        }
+    }
+    let expected = normalize(expected);
+    assert_eq!(expected.len(), 1, "{expected:?}");
+    assert_eq!(line_item_totals(&env).await, expected);
+    assert_eq!(projection_totals(&env).await, expected);
+}

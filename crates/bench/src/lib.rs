@@ -13,9 +13,11 @@
 //! - [`bare`]: the librdkafka `BaseProducer` baseline: send, nothing else.
 //! - [`table`]: the results of a run as a Markdown table with ratios.
 //! - [`latency`]: produce → visible in the projection under a steady load.
+//! - [`manifest`]: an Azure export run's manifest appearing → its rows visible.
 
 pub mod bare;
 pub mod latency;
+pub mod manifest;
 pub mod measure;
 pub mod payloads;
 pub mod stage;

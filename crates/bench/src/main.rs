@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use costflow_bench::{bare, latency, measure, payloads::PayloadWriter, stage, table};
+use costflow_bench::{bare, latency, manifest, measure, payloads::PayloadWriter, stage, table};
 use costflow_store::StoreConfig;
 
 /// Stage benchmarks and their baselines.
@@ -108,6 +108,63 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Upload an Azure export run (parts, then manifest.json) to Blob Storage while
+    /// `ingest azure --watch-secs` and `consume store` run; print the seconds from
+    /// the manifest's upload to every row showing in the daily projection.
+    ManifestLatency {
+        /// Blob endpoint with the account.
+        #[arg(
+            long,
+            env = "COSTFLOW_AZURITE_URL",
+            default_value = "http://127.0.0.1:10000/devstoreaccount1"
+        )]
+        endpoint: String,
+        /// Storage account name.
+        #[arg(long, default_value = "devstoreaccount1")]
+        account: String,
+        /// Storage account key (Azurite's well-known key by default).
+        #[arg(
+            long,
+            env = "COSTFLOW_AZURE_STORAGE_KEY",
+            hide_env_values = true,
+            default_value = AZURITE_KEY,
+            hide_default_value = true
+        )]
+        access_key: String,
+        /// Container the watcher reads.
+        #[arg(long)]
+        container: String,
+        /// Blob name prefix the watcher reads.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// A run folder written by `costflow generate --layout azure-export`.
+        #[arg(long)]
+        run_dir: PathBuf,
+        /// Only create the container and upload the run's parts, not its
+        /// manifest; run this first, then start the watcher, then run without it.
+        #[arg(long)]
+        parts_only: bool,
+        /// ClickHouse HTTP endpoint.
+        #[arg(
+            long,
+            env = "COSTFLOW_CLICKHOUSE_URL",
+            default_value = "http://127.0.0.1:8123"
+        )]
+        clickhouse_url: String,
+        /// The store consumer's database.
+        #[arg(long, env = "COSTFLOW_CLICKHOUSE_DATABASE", default_value = "costflow")]
+        database: String,
+        /// Longest seconds to wait for the rows.
+        #[arg(long, default_value_t = 600)]
+        deadline_secs: u64,
+        /// NAME=PID of a process whose peak RSS to record once the rows are
+        /// visible (the watcher, the store consumer); repeatable.
+        #[arg(long = "process", value_parser = name_pid)]
+        processes: Vec<(String, u32)>,
+        /// JSON file to write the figures to.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Print a results file as Markdown tables with ratios and targets.
     Table {
         /// JSON-lines results file.
@@ -115,7 +172,22 @@ enum Command {
         /// A `latency --out` file, added to the targets.
         #[arg(long)]
         latency: Option<PathBuf>,
+        /// A `manifest-latency --out` file, added to the targets.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
     },
+}
+
+/// Azurite's published development account key.
+const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+fn name_pid(text: &str) -> Result<(String, u32), String> {
+    let (name, pid) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not NAME=PID"))?;
+    let pid = pid.parse().map_err(|_| format!("`{pid}` is not a pid"))?;
+    Ok((name.to_owned(), pid))
 }
 
 fn main() -> ExitCode {
@@ -222,8 +294,62 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Table { results, latency } => {
+        Command::ManifestLatency {
+            endpoint,
+            account,
+            access_key,
+            container,
+            prefix,
+            run_dir,
+            parts_only,
+            clickhouse_url,
+            database,
+            deadline_secs,
+            processes,
+            out,
+        } => {
+            let options = manifest::ManifestOptions {
+                endpoint,
+                account,
+                access_key,
+                container,
+                prefix,
+                run_dir,
+                store: StoreConfig {
+                    url: clickhouse_url,
+                    database,
+                    user: "default".to_owned(),
+                    password: String::new(),
+                },
+                deadline: Duration::from_secs(deadline_secs),
+                processes,
+            };
+            if parts_only {
+                let parts = manifest::upload_parts(&options)?;
+                println!("uploaded {parts} parts");
+                return Ok(());
+            }
+            let report = manifest::run(&options)?;
+            println!(
+                "{} rows in {} parts visible {:.1} s after the manifest",
+                report.rows, report.parts, report.visible_s
+            );
+            if let Some(out) = out {
+                std::fs::write(&out, serde_json::to_string(&report)?)?;
+            }
+            Ok(())
+        }
+        Command::Table {
+            results,
+            latency,
+            manifest,
+        } => {
             print!("{}", table::render(&table::read(&results)?));
+            if let Some(path) = manifest {
+                let report: manifest::ManifestReport =
+                    serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+                print!("{}", report.target_row());
+            }
             if let Some(path) = latency {
                 let report: latency::LatencyReport =
                     serde_json::from_str(&std::fs::read_to_string(&path)?)?;

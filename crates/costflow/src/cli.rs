@@ -369,6 +369,21 @@ pub struct GenerateArgs {
     /// Resources per workload; 1 writes about 28,000 rows for 90 days, 36 about a million.
     #[arg(long, default_value_t = 1)]
     pub scale: u32,
+    /// focus: focus-YYYY-MM.csv files, every billing account. azure-export: the
+    /// Azure enterprise agreement's charges as Cost Management export runs (EA
+    /// amortized cost CSV parts and manifest.json per billing period, about 7,000
+    /// rows per unit of scale for 90 days), ready to upload to Blob Storage.
+    #[arg(long, value_enum, default_value_t = GenerateLayout::Focus)]
+    pub layout: GenerateLayout,
+}
+
+/// `generate --layout` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GenerateLayout {
+    /// FOCUS 1.2 CSV files.
+    Focus,
+    /// Azure Cost Management export runs.
+    AzureExport,
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {

@@ -15,8 +15,8 @@ use costflow_store::{CostQuery, Dimension, Granularity, Store, StoreConfig, Stor
 use tokio::sync::watch;
 
 use crate::cli::{
-    Cli, Command, ConsumerKind, CostExplorerArgs, GenerateArgs, IngestSource, StoreArgs,
-    TopicsAction,
+    Cli, Command, ConsumerKind, CostExplorerArgs, GenerateArgs, GenerateLayout, IngestSource,
+    StoreArgs, TopicsAction,
 };
 
 /// Runs the subcommand; the exit code says whether everything it was given landed.
@@ -446,6 +446,10 @@ fn generate(args: GenerateArgs) -> Result<ExitCode> {
     options.days = args.days;
     options.seed = args.seed;
     options.scale = args.scale;
+    options.layout = match args.layout {
+        GenerateLayout::Focus => costflow_generate::Layout::Focus,
+        GenerateLayout::AzureExport => costflow_generate::Layout::AzureExport,
+    };
     let summary = costflow_generate::generate(&options)?;
     println!("wrote {} rows to {}", summary.rows, args.out.display());
     for ((account, currency), totals) in &summary.totals {

@@ -5,6 +5,8 @@
 //! directory; `ingest` reads them like any other FOCUS file on their way to
 //! `cost.records`, ClickHouse and the API. Alongside goes `spikes.csv`, the cost spikes
 //! planted in the data, so anomaly scoring can be checked against a known answer.
+//! With [`Layout::AzureExport`] the Azure account's rows are written as Cost
+//! Management export runs instead, for `ingest azure` and the benchmarks.
 //!
 //! The demo estate is fixed (two AWS payer accounts in USD, one Azure enterprise
 //! agreement in EUR, their sub accounts and workloads, see `catalog`); the seed decides
@@ -17,8 +19,10 @@
 //! - `resource`: one resource's ids, tags and daily consumption.
 //! - `row`: the FOCUS row and how each kind of charge fills it.
 //! - `month`: writes one billing period's file and keeps its totals.
+//! - `azure`: the same rows as an Azure export run: EA columns, parts, manifest.
 //! - `spike`: plans the labelled spikes and writes `spikes.csv`.
 
+mod azure;
 mod catalog;
 mod month;
 mod period;
@@ -53,6 +57,32 @@ pub struct GenerateOptions {
     /// Resources per workload, as a multiple of the demo size, at least 1. Scale 1 writes
     /// about 30 000 rows for 90 days; rows grow in proportion.
     pub scale: u32,
+    /// How the rows are laid out, and so which billing accounts are written.
+    pub layout: Layout,
+}
+
+/// The files [`generate`] writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// `focus-<YYYY-MM>.csv` per billing period, every billing account of the estate.
+    #[default]
+    Focus,
+    /// The Azure enterprise agreement's charges as Cost Management export runs, one
+    /// per billing period: EA amortized cost CSV parts and a `manifest.json`, in
+    /// `<YYYYMMDD-YYYYMMDD>/<run id>/` (see `azure`). The AWS accounts are left out:
+    /// an Azure export holds Azure charges only. Scale 1 writes about 7,000 rows
+    /// for 90 days.
+    AzureExport,
+}
+
+impl Layout {
+    /// Whether the layout holds this billing account's charges.
+    fn includes(self, account: &catalog::BillingAccount) -> bool {
+        match self {
+            Layout::Focus => true,
+            Layout::AzureExport => account.provider.name == "Microsoft",
+        }
+    }
 }
 
 impl GenerateOptions {
@@ -65,6 +95,7 @@ impl GenerateOptions {
             days: DEFAULT_DAYS,
             seed: DEFAULT_SEED,
             scale: 1,
+            layout: Layout::Focus,
         }
     }
 }
@@ -72,7 +103,8 @@ impl GenerateOptions {
 /// What [`generate`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GenerateSummary {
-    /// Every file written: the billing period files in date order, then `spikes.csv`.
+    /// Every file written: the billing period files in date order (for an Azure
+    /// export, each run's parts and then its manifest), then `spikes.csv`.
     pub files: Vec<PathBuf>,
     /// Cost rows written over all billing period files (headers not counted).
     pub rows: u64,
@@ -145,7 +177,10 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary, GenerateEr
         return Err(GenerateError::InvalidOptions("scale must be at least 1"));
     }
     let periods = period::billing_periods(options.end, options.days)?;
-    let spikes = spike::plan(options.seed, &periods);
+    let mut spikes = spike::plan(options.seed, &periods);
+    // Usage is drawn with every planned spike, so the same seed gives the same
+    // rows in every layout; a layout only lists the spikes in what it writes.
+    let listed = |spike: &spike::PlannedSpike| options.layout.includes(spike.account());
     std::fs::create_dir_all(&options.out_dir).map_err(|source| GenerateError::Io {
         path: options.out_dir.clone(),
         source,
@@ -157,9 +192,10 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary, GenerateEr
     for period in &periods {
         let written = month::write(options, period, &spikes, &mut totals)?;
         rows += written.rows;
-        files.push(written.path);
+        files.extend(written.files);
     }
 
+    spikes.retain(listed);
     files.push(spike::write(&options.out_dir, &spikes)?);
     let spikes = spikes.iter().map(spike::PlannedSpike::to_public).collect();
     Ok(GenerateSummary {

@@ -1,5 +1,6 @@
-//! Writes one billing period's file: every resource's daily usage, then per billing
-//! account the commitment fees, support, credits and tax, keeping exact totals.
+//! Writes one billing period's file (or Azure export run): every resource's daily
+//! usage, then per billing account the commitment fees, support, credits and tax,
+//! keeping exact totals.
 //!
 //! Rows go straight from the generator to the CSV writer, one at a time; what is kept
 //! is a few sums per billing account, so memory does not grow with `scale`.
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 use rand::Rng;
 use rust_decimal::{Decimal, RoundingStrategy};
 
+use crate::azure::ExportRun;
 use crate::catalog::{
     BillingAccount, CreditKind, CreditRule, Meter, Service, Support, SupportFee, ESTATE,
 };
@@ -18,28 +20,31 @@ use crate::period::BillingPeriod;
 use crate::resource::{Place, Resource};
 use crate::row::{self, CommitmentUse, FocusRow};
 use crate::spike::PlannedSpike;
-use crate::{AccountTotals, GenerateError, GenerateOptions};
+use crate::{AccountTotals, GenerateError, GenerateOptions, Layout};
 
 /// Buffer of each file writer: large writes, few system calls.
 const WRITE_BUFFER: usize = 1 << 16;
 
-/// A billing period file that was written completely.
+/// A billing period's files, written completely.
 pub(crate) struct Written {
-    pub(crate) path: PathBuf,
+    pub(crate) files: Vec<PathBuf>,
     pub(crate) rows: u64,
 }
 
-/// Writes `focus-<YYYY-MM>.csv` for `period` and adds its sums to `totals`.
+/// Writes `period` in the layout of `options` (`focus-<YYYY-MM>.csv`, or an Azure
+/// export run) and adds its sums to `totals`.
 pub(crate) fn write(
     options: &GenerateOptions,
     period: &BillingPeriod,
     spikes: &[PlannedSpike],
     totals: &mut BTreeMap<(String, String), AccountTotals>,
 ) -> Result<Written, GenerateError> {
-    let name = format!("focus-{}.csv", period.start.format("%Y-%m"));
-    let mut file = PeriodFile::create(options.out_dir.join(name))?;
+    let mut file = Output::create(options, period)?;
 
     for (index, account) in ESTATE.iter().enumerate() {
+        if !options.layout.includes(account) {
+            continue;
+        }
         let scope = Scope {
             options,
             period,
@@ -63,7 +68,7 @@ struct Scope<'a> {
 }
 
 fn write_usage(
-    file: &mut PeriodFile,
+    file: &mut Output<'_>,
     ledger: &mut Ledger,
     scope: &Scope<'_>,
     spikes: &[PlannedSpike],
@@ -84,7 +89,7 @@ fn write_usage(
 
 /// Writes every resource of the workload at `place`, whatever its ordinal.
 fn write_workload(
-    file: &mut PeriodFile,
+    file: &mut Output<'_>,
     ledger: &mut Ledger,
     scope: &Scope<'_>,
     spikes: &[PlannedSpike],
@@ -109,7 +114,7 @@ fn write_workload(
 
 /// Writes a resource's rows for every day of the period it exists on.
 fn write_resource(
-    file: &mut PeriodFile,
+    file: &mut Output<'_>,
     ledger: &mut Ledger,
     scope: &Scope<'_>,
     resource: &Resource,
@@ -142,7 +147,7 @@ fn write_resource(
 
 /// Charges made once per billing account and period, after its usage is known.
 fn write_account_charges(
-    file: &mut PeriodFile,
+    file: &mut Output<'_>,
     ledger: &mut Ledger,
     period: &BillingPeriod,
 ) -> Result<(), GenerateError> {
@@ -301,6 +306,50 @@ impl Ledger {
     }
 }
 
+/// Where a billing period's rows go.
+enum Output<'p> {
+    Focus(PeriodFile),
+    Azure {
+        run: ExportRun,
+        period: &'p BillingPeriod,
+    },
+}
+
+impl<'p> Output<'p> {
+    fn create(
+        options: &GenerateOptions,
+        period: &'p BillingPeriod,
+    ) -> Result<Output<'p>, GenerateError> {
+        Ok(match options.layout {
+            Layout::Focus => {
+                let name = format!("focus-{}.csv", period.start.format("%Y-%m"));
+                Output::Focus(PeriodFile::create(options.out_dir.join(name))?)
+            }
+            Layout::AzureExport => Output::Azure {
+                run: ExportRun::create(options, period)?,
+                period,
+            },
+        })
+    }
+
+    fn write(&mut self, row: &FocusRow<'_>) -> Result<(), GenerateError> {
+        match self {
+            Output::Focus(file) => file.write(row),
+            Output::Azure { run, period } => run.write(row, period),
+        }
+    }
+
+    fn finish(self) -> Result<Written, GenerateError> {
+        match self {
+            Output::Focus(file) => file.finish(),
+            Output::Azure { run, .. } => {
+                let (files, rows) = run.finish()?;
+                Ok(Written { files, rows })
+            }
+        }
+    }
+}
+
 /// A billing period file being written under a temporary name.
 struct PeriodFile {
     path: PathBuf,
@@ -346,7 +395,7 @@ impl PeriodFile {
         self.writer.flush().map_err(io_error(&self.partial))?;
         std::fs::rename(&self.partial, &self.path).map_err(io_error(&self.path))?;
         Ok(Written {
-            path: self.path,
+            files: vec![self.path],
             rows: self.rows,
         })
     }

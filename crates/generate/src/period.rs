@@ -17,6 +17,8 @@ pub(crate) struct BillingPeriod {
     pub(crate) index: usize,
     /// First day of the month.
     pub(crate) start: NaiveDate,
+    /// First day of the next month: the period is `[start, end)`.
+    pub(crate) end: NaiveDate,
     pub(crate) start_text: String,
     pub(crate) end_text: String,
     pub(crate) days: Vec<Day>,
@@ -88,11 +90,13 @@ pub(crate) fn billing_periods(
 
 fn new_period(index: usize, date: NaiveDate, day: Day) -> Result<BillingPeriod, GenerateError> {
     let start = month_start(date);
+    let end = next_month(start)?;
     Ok(BillingPeriod {
         index,
         start,
+        end,
         start_text: timestamp(start),
-        end_text: timestamp(next_month(start)?),
+        end_text: timestamp(end),
         days: vec![day],
     })
 }

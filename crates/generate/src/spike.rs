@@ -45,6 +45,11 @@ pub(crate) struct PlannedSpike {
 }
 
 impl PlannedSpike {
+    /// The billing account the spike is in.
+    pub(crate) fn account(&self) -> &'static crate::catalog::BillingAccount {
+        &crate::catalog::ESTATE[self.account_index]
+    }
+
     /// Whether usage of `service` in this sub account is spiked (on `day_index`).
     pub(crate) fn hits(&self, account_index: usize, sub_index: usize, service: &Service) -> bool {
         self.account_index == account_index

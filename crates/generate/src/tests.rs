@@ -96,6 +96,7 @@ fn options(dir: &Path, seed: u64, days: u32, scale: u32) -> GenerateOptions {
         days,
         seed,
         scale,
+        layout: Layout::Focus,
     }
 }
 
@@ -571,4 +572,127 @@ fn throughput_of_a_million_rows() {
         summary.rows as f64 / seconds,
         peak.unwrap_or_default()
     );
+}
+
+/// The demo's Azure enterprise agreement as Azure export runs, beside the same
+/// options' FOCUS files.
+fn azure_demo(name: &str) -> (TempDir, GenerateSummary) {
+    let dir = TempDir::new(name);
+    let mut azure = options(&dir.0, 7, 40, 1);
+    azure.layout = Layout::AzureExport;
+    let summary = generate(&azure).expect("generated");
+    (dir, summary)
+}
+
+#[test]
+fn azure_export_runs_name_every_part_with_its_rows_and_bytes() {
+    let (_dir, summary) = azure_demo("azure-manifest");
+    let manifests: Vec<&PathBuf> = summary
+        .files
+        .iter()
+        .filter(|path| path.ends_with("manifest.json"))
+        .collect();
+    // 40 days before 2026-10-01 cover August and September.
+    assert_eq!(manifests.len(), 2, "{:?}", summary.files);
+
+    let (mut rows, mut most_parts) = (0, 0);
+    for manifest in manifests {
+        let run = manifest.parent().expect("run folder");
+        let folder = run
+            .parent()
+            .and_then(Path::file_name)
+            .expect("period folder");
+        assert!(
+            ["20260801-20260831", "20260901-20260930"].contains(&folder.to_str().unwrap()),
+            "{folder:?}"
+        );
+        let text = std::fs::read_to_string(manifest).expect("manifest");
+        let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(json["exportConfig"]["type"], "AmortizedCost");
+        let blobs = json["blobs"].as_array().expect("blobs");
+        assert_eq!(json["blobCount"], blobs.len());
+        most_parts = most_parts.max(blobs.len());
+
+        let mut run_rows = 0;
+        for blob in blobs {
+            let part = run.join(blob["blobName"].as_str().expect("name"));
+            let bytes = std::fs::metadata(&part).expect("part exists").len();
+            assert_eq!(blob["byteCount"], bytes, "{}", part.display());
+            let part_rows = csv::Reader::from_path(&part)
+                .expect("part")
+                .records()
+                .count() as u64;
+            assert!(part_rows <= azure::PART_ROWS);
+            assert_eq!(blob["dataRowCount"], part_rows, "{}", part.display());
+            run_rows += part_rows;
+        }
+        assert_eq!(json["dataRowCount"], run_rows);
+        rows += run_rows;
+    }
+    assert_eq!(rows, summary.rows);
+    assert!(
+        most_parts >= 2,
+        "September is cut into parts of {} rows",
+        azure::PART_ROWS
+    );
+}
+
+#[test]
+fn azure_export_carries_the_focus_amounts_of_the_azure_account_only() {
+    let (dir, summary) = azure_demo("azure-amounts");
+    let focus_dir = TempDir::new("azure-amounts-focus");
+    let focus = generate(&options(&focus_dir.0, 7, 40, 1)).expect("generated");
+
+    // The summary lists the Azure enterprise agreement alone, with the very sums
+    // and rows of its FOCUS rows.
+    let azure_key = ("86115370".to_owned(), "EUR".to_owned());
+    assert_eq!(summary.totals.keys().collect::<Vec<_>>(), [&azure_key]);
+    assert_eq!(summary.totals[&azure_key], focus.totals[&azure_key]);
+
+    // Re-read from the parts as an amortized export is read: usage a reservation
+    // covered is not billed again, a reservation purchase is not effective cost.
+    let parts: Vec<PathBuf> = summary
+        .files
+        .iter()
+        .filter(|path| path.extension().is_some_and(|e| e == "csv"))
+        .filter(|path| !path.ends_with("spikes.csv"))
+        .cloned()
+        .collect();
+    let table = Table::read(&parts);
+    let (mut billed, mut effective) = (Decimal::ZERO, Decimal::ZERO);
+    for record in &table.records {
+        let cost = table.decimal(record, "CostInBillingCurrency");
+        let reserved = table.get(record, "PricingModel") == "Reservation";
+        match table.get(record, "ChargeType") {
+            "Usage" if reserved => effective += cost,
+            "Purchase" if reserved => billed += cost,
+            _ => {
+                billed += cost;
+                effective += cost;
+            }
+        }
+        assert!(
+            NaiveDate::parse_from_str(table.get(record, "Date"), "%m/%d/%Y").is_ok(),
+            "EA dates are MM/DD/YYYY"
+        );
+        assert!(!table.get(record, "Tags").starts_with('{'));
+    }
+    let totals = &summary.totals[&azure_key];
+    assert_eq!(
+        (billed, effective),
+        (totals.billed_cost, totals.effective_cost)
+    );
+    assert_eq!(table.records.len() as u64, totals.rows);
+    let reserved_usage = table
+        .rows_where("PricingModel", "Reservation")
+        .filter(|record| table.get(record, "ChargeType") == "Usage")
+        .count();
+    assert!(reserved_usage > 0, "the demo has reservation-covered usage");
+
+    // Spikes are listed only where the export has rows.
+    assert!(summary
+        .spikes
+        .iter()
+        .all(|spike| spike.billing_account_id == "86115370"));
+    drop(dir);
 }

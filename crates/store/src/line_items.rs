@@ -104,7 +104,7 @@ impl<'a> LineItemRow<'a> {
         ingested_at: u32,
         insert_id: u64,
     ) -> Result<Self, StoreError> {
-        let record_json = serde_json_text(record);
+        let record_json = serde_json::to_string(&OtherFields::of(record)).unwrap_or_default();
         let billed = parts(record, record.billed_cost, MONEY_SCALE)?;
         let effective = parts(record, record.effective_cost, MONEY_SCALE)?;
         let list = parts_opt(record, record.list_cost, MONEY_SCALE)?;
@@ -164,10 +164,119 @@ impl<'a> LineItemRow<'a> {
     }
 }
 
-/// The whole record as JSON, so columns not broken out into their own ClickHouse
-/// column are still queryable (`JSONExtractString(record_json, 'SkuMeter')`).
-fn serde_json_text(record: &CostRecord) -> String {
-    serde_json::to_string(record).unwrap_or_default()
+/// The record's fields that have no `line_items` column of their own, written
+/// as the `record_json` column so they stay queryable
+/// (`JSONExtractString(record_json, 'SkuMeter')`, `... 'Extensions', 'x_Foo'`).
+/// Names are the record's own (FOCUS column names); fields without a value are
+/// left out. Every other field is in its column, so the record is the columns
+/// plus this. Rows stored before 2026-12-05 hold the whole record here instead;
+/// the same paths read both.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct OtherFields<'a> {
+    #[serde(skip_serializing_if = "no_amount", serialize_with = "amount_text")]
+    list_unit_price: &'a Option<Decimal>,
+    #[serde(skip_serializing_if = "no_amount", serialize_with = "amount_text")]
+    contracted_unit_price: &'a Option<Decimal>,
+    #[serde(skip_serializing_if = "no_amount", serialize_with = "amount_text")]
+    commitment_discount_quantity: &'a Option<Decimal>,
+    #[serde(skip_serializing_if = "no_amount", serialize_with = "amount_text")]
+    pricing_currency_contracted_unit_price: &'a Option<Decimal>,
+    #[serde(skip_serializing_if = "no_amount", serialize_with = "amount_text")]
+    pricing_currency_effective_cost: &'a Option<Decimal>,
+    #[serde(skip_serializing_if = "no_amount", serialize_with = "amount_text")]
+    pricing_currency_list_unit_price: &'a Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    availability_zone: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    billing_account_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    capacity_reservation_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    capacity_reservation_status: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    charge_frequency: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commitment_discount_category: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commitment_discount_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commitment_discount_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commitment_discount_status: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commitment_discount_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commitment_discount_unit: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invoice_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pricing_category: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pricing_currency: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service_subcategory: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sku_meter: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sku_price_details: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub_account_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    extensions: &'a BTreeMap<String, String>,
+}
+
+fn no_amount(amount: &&Option<Decimal>) -> bool {
+    amount.is_none()
+}
+
+/// An amount as the record's own JSON writes it: decimal text, exact.
+fn amount_text<S: serde::Serializer>(
+    amount: &&Option<Decimal>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match amount {
+        Some(amount) => serializer.collect_str(amount),
+        None => serializer.serialize_none(),
+    }
+}
+
+impl<'a> OtherFields<'a> {
+    fn of(record: &'a CostRecord) -> Self {
+        Self {
+            list_unit_price: &record.list_unit_price,
+            contracted_unit_price: &record.contracted_unit_price,
+            commitment_discount_quantity: &record.commitment_discount_quantity,
+            pricing_currency_contracted_unit_price: &record.pricing_currency_contracted_unit_price,
+            pricing_currency_effective_cost: &record.pricing_currency_effective_cost,
+            pricing_currency_list_unit_price: &record.pricing_currency_list_unit_price,
+            availability_zone: record.availability_zone.as_deref(),
+            billing_account_type: record.billing_account_type.as_deref(),
+            capacity_reservation_id: record.capacity_reservation_id.as_deref(),
+            capacity_reservation_status: record.capacity_reservation_status.as_deref(),
+            charge_frequency: record.charge_frequency.as_deref(),
+            commitment_discount_category: record.commitment_discount_category.as_deref(),
+            commitment_discount_id: record.commitment_discount_id.as_deref(),
+            commitment_discount_name: record.commitment_discount_name.as_deref(),
+            commitment_discount_status: record.commitment_discount_status.as_deref(),
+            commitment_discount_type: record.commitment_discount_type.as_deref(),
+            commitment_discount_unit: record.commitment_discount_unit.as_deref(),
+            invoice_id: record.invoice_id.as_deref(),
+            pricing_category: record.pricing_category.as_deref(),
+            pricing_currency: record.pricing_currency.as_deref(),
+            region_name: record.region_name.as_deref(),
+            resource_type: record.resource_type.as_deref(),
+            service_subcategory: record.service_subcategory.as_deref(),
+            sku_meter: record.sku_meter.as_deref(),
+            sku_price_details: record.sku_price_details.as_deref(),
+            sub_account_type: record.sub_account_type.as_deref(),
+            extensions: &record.extensions,
+        }
+    }
 }
 
 impl Store {
@@ -344,5 +453,127 @@ fn new_insert_id() -> u64 {
         if id != 0 {
             return id;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// The record fields `LineItemRow` stores in columns of their own.
+    const COLUMNS: [&str; 38] = [
+        "RecordKey",
+        "SourceProvider",
+        "SourceDataset",
+        "SourceUri",
+        "SourceLine",
+        "SourceVersion",
+        "FocusVersion",
+        "BillingAccountId",
+        "BillingCurrency",
+        "BillingPeriodStart",
+        "BillingPeriodEnd",
+        "ChargePeriodStart",
+        "ChargePeriodEnd",
+        "ChargeCategory",
+        "BilledCost",
+        "EffectiveCost",
+        "ListCost",
+        "ContractedCost",
+        "PricingQuantity",
+        "ConsumedQuantity",
+        "BillingAccountName",
+        "ChargeClass",
+        "ChargeDescription",
+        "ConsumedUnit",
+        "InvoiceIssuerName",
+        "PricingUnit",
+        "ProviderName",
+        "PublisherName",
+        "RegionId",
+        "ResourceId",
+        "ResourceName",
+        "ServiceCategory",
+        "ServiceName",
+        "SkuId",
+        "SkuPriceId",
+        "SubAccountId",
+        "SubAccountName",
+        "Tags",
+    ];
+
+    /// A record with every field set: each empty field of a minimal record is
+    /// given "1.5", which reads as text and as an amount alike (the source line
+    /// a number).
+    fn full_record() -> CostRecord {
+        let day = |d| Utc.with_ymd_and_hms(2026, 11, d, 0, 0, 0).unwrap();
+        let mut record = CostRecord::new(
+            "acct",
+            "USD",
+            [day(1), day(30)],
+            [day(2), day(3)],
+            "Usage",
+            Decimal::new(15, 1),
+            Decimal::new(15, 1),
+        );
+        record.extensions.insert("x_Foo".into(), "bar".into());
+        record.tags.insert("team".into(), "a".into());
+        let mut json = serde_json::to_value(&record).unwrap();
+        for (name, value) in json.as_object_mut().unwrap() {
+            if value.is_null() {
+                *value = if name == "SourceLine" {
+                    7.into()
+                } else {
+                    "1.5".into()
+                };
+            }
+        }
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn record_json_holds_exactly_the_fields_without_a_column() {
+        let record = full_record();
+        let full = serde_json::to_value(&record).unwrap();
+        let full = full.as_object().unwrap();
+        let unbroken = serde_json::to_value(OtherFields::of(&record)).unwrap();
+        let unbroken = unbroken.as_object().unwrap();
+
+        for (name, value) in full {
+            match unbroken.get(name) {
+                Some(kept) => assert_eq!(kept, value, "{name} as the record writes it"),
+                None => assert!(COLUMNS.contains(&name.as_str()), "{name} is stored nowhere"),
+            }
+        }
+        for name in unbroken.keys() {
+            assert!(
+                full.contains_key(name) && !COLUMNS.contains(&name.as_str()),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn record_json_leaves_out_fields_without_a_value() {
+        let day = |d| Utc.with_ymd_and_hms(2026, 11, d, 0, 0, 0).unwrap();
+        let mut record = CostRecord::new(
+            "acct",
+            "USD",
+            [day(1), day(30)],
+            [day(2), day(3)],
+            "Usage",
+            Decimal::ONE,
+            Decimal::ONE,
+        );
+        assert_eq!(
+            serde_json::to_string(&OtherFields::of(&record)).unwrap(),
+            "{}"
+        );
+        record.list_unit_price = Some(Decimal::new(1_000_000_000_000_000_001, 28));
+        assert_eq!(
+            serde_json::to_string(&OtherFields::of(&record)).unwrap(),
+            r#"{"ListUnitPrice":"0.0000000001000000000000000001"}"#
+        );
     }
 }
