@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use costflow_bench::{bare, latency, manifest, measure, payloads::PayloadWriter, stage, table};
 use costflow_store::StoreConfig;
 
@@ -71,27 +71,8 @@ enum Command {
         /// Full name of the topic the store consumer reads.
         #[arg(long)]
         topic: String,
-        /// ClickHouse HTTP endpoint.
-        #[arg(
-            long,
-            env = "COSTFLOW_CLICKHOUSE_URL",
-            default_value = "http://127.0.0.1:8123"
-        )]
-        clickhouse_url: String,
-        /// The store consumer's database.
-        #[arg(long, env = "COSTFLOW_CLICKHOUSE_DATABASE", default_value = "costflow")]
-        database: String,
-        /// ClickHouse user.
-        #[arg(long, env = "COSTFLOW_CLICKHOUSE_USER", default_value = "default")]
-        clickhouse_user: String,
-        /// ClickHouse password; never printed.
-        #[arg(
-            long,
-            env = "COSTFLOW_CLICKHOUSE_PASSWORD",
-            default_value = "",
-            hide_env_values = true
-        )]
-        clickhouse_password: String,
+        #[command(flatten)]
+        clickhouse: ClickHouseArgs,
         /// Payload file written by `stage --payloads-out`; its records make the load.
         #[arg(long)]
         payloads: PathBuf,
@@ -144,16 +125,8 @@ enum Command {
         /// manifest; run this first, then start the watcher, then run without it.
         #[arg(long)]
         parts_only: bool,
-        /// ClickHouse HTTP endpoint.
-        #[arg(
-            long,
-            env = "COSTFLOW_CLICKHOUSE_URL",
-            default_value = "http://127.0.0.1:8123"
-        )]
-        clickhouse_url: String,
-        /// The store consumer's database.
-        #[arg(long, env = "COSTFLOW_CLICKHOUSE_DATABASE", default_value = "costflow")]
-        database: String,
+        #[command(flatten)]
+        clickhouse: ClickHouseArgs,
         /// Longest seconds to wait for the rows.
         #[arg(long, default_value_t = 600)]
         deadline_secs: u64,
@@ -176,6 +149,43 @@ enum Command {
         #[arg(long)]
         manifest: Option<PathBuf>,
     },
+}
+
+/// Where the store consumer writes.
+#[derive(Debug, Args)]
+struct ClickHouseArgs {
+    /// ClickHouse HTTP endpoint.
+    #[arg(
+        long,
+        env = "COSTFLOW_CLICKHOUSE_URL",
+        default_value = "http://127.0.0.1:8123"
+    )]
+    clickhouse_url: String,
+    /// The store consumer's database.
+    #[arg(long, env = "COSTFLOW_CLICKHOUSE_DATABASE", default_value = "costflow")]
+    database: String,
+    /// ClickHouse user.
+    #[arg(long, env = "COSTFLOW_CLICKHOUSE_USER", default_value = "default")]
+    clickhouse_user: String,
+    /// ClickHouse password; never printed.
+    #[arg(
+        long,
+        env = "COSTFLOW_CLICKHOUSE_PASSWORD",
+        default_value = "",
+        hide_env_values = true
+    )]
+    clickhouse_password: String,
+}
+
+impl ClickHouseArgs {
+    fn store(self) -> StoreConfig {
+        StoreConfig {
+            url: self.clickhouse_url,
+            database: self.database,
+            user: self.clickhouse_user,
+            password: self.clickhouse_password,
+        }
+    }
 }
 
 /// Azurite's published development account key.
@@ -252,10 +262,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Latency {
             brokers,
             topic,
-            clickhouse_url,
-            database,
-            clickhouse_user,
-            clickhouse_password,
+            clickhouse,
             payloads,
             rate,
             seconds,
@@ -265,12 +272,7 @@ fn run(cli: Cli) -> Result<()> {
             let options = latency::LatencyOptions {
                 brokers,
                 topic,
-                store: StoreConfig {
-                    url: clickhouse_url,
-                    database,
-                    user: clickhouse_user,
-                    password: clickhouse_password,
-                },
+                store: clickhouse.store(),
                 payloads,
                 rate,
                 duration: Duration::from_secs(seconds),
@@ -302,8 +304,7 @@ fn run(cli: Cli) -> Result<()> {
             prefix,
             run_dir,
             parts_only,
-            clickhouse_url,
-            database,
+            clickhouse,
             deadline_secs,
             processes,
             out,
@@ -315,12 +316,7 @@ fn run(cli: Cli) -> Result<()> {
                 container,
                 prefix,
                 run_dir,
-                store: StoreConfig {
-                    url: clickhouse_url,
-                    database,
-                    user: "default".to_owned(),
-                    password: String::new(),
-                },
+                store: clickhouse.store(),
                 deadline: Duration::from_secs(deadline_secs),
                 processes,
             };

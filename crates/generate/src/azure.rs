@@ -45,84 +45,47 @@ const WRITE_BUFFER: usize = 1 << 16;
 /// (2021 names). Columns the demo has no value for stay empty, as they often do
 /// in real exports.
 #[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
 struct AzureRow<'a> {
-    #[serde(rename = "InvoiceSectionName")]
     invoice_section_name: &'a str,
-    #[serde(rename = "AccountName")]
     account_name: &'a str,
-    #[serde(rename = "AccountOwnerId")]
     account_owner_id: &'a str,
-    #[serde(rename = "SubscriptionId")]
     subscription_id: Option<&'a str>,
-    #[serde(rename = "SubscriptionName")]
     subscription_name: Option<&'a str>,
-    #[serde(rename = "ResourceGroup")]
     resource_group: Option<&'a str>,
-    #[serde(rename = "ResourceLocation")]
     resource_location: Option<&'a str>,
-    #[serde(rename = "Date")]
     date: String,
-    #[serde(rename = "ProductName")]
     product_name: &'a str,
-    #[serde(rename = "MeterCategory")]
     meter_category: &'a str,
-    #[serde(rename = "MeterSubCategory")]
     meter_sub_category: &'a str,
-    #[serde(rename = "MeterId")]
     meter_id: Option<&'a str>,
-    #[serde(rename = "MeterRegion")]
     meter_region: Option<&'a str>,
-    #[serde(rename = "UnitOfMeasure")]
     unit_of_measure: Option<&'a str>,
-    #[serde(rename = "Quantity")]
     quantity: Option<Decimal>,
-    #[serde(rename = "EffectivePrice")]
     effective_price: Option<Decimal>,
-    #[serde(rename = "CostInBillingCurrency")]
     cost_in_billing_currency: Decimal,
-    #[serde(rename = "ResourceId")]
     resource_id: Option<&'a str>,
-    #[serde(rename = "Tags")]
     tags: Option<&'a str>,
-    #[serde(rename = "OfferId")]
     offer_id: &'a str,
-    #[serde(rename = "ResourceName")]
     resource_name: Option<&'a str>,
-    #[serde(rename = "ReservationId")]
     reservation_id: Option<&'a str>,
-    #[serde(rename = "ReservationName")]
     reservation_name: Option<&'a str>,
-    #[serde(rename = "UnitPrice")]
     unit_price: Option<Decimal>,
-    #[serde(rename = "PublisherType")]
     publisher_type: &'a str,
-    #[serde(rename = "PublisherName")]
     publisher_name: &'a str,
-    #[serde(rename = "ChargeType")]
     charge_type: &'a str,
-    #[serde(rename = "Frequency")]
     frequency: &'a str,
-    #[serde(rename = "PricingModel")]
     pricing_model: Option<&'a str>,
-    #[serde(rename = "AvailabilityZone")]
     availability_zone: Option<&'a str>,
-    #[serde(rename = "BillingAccountId")]
     billing_account_id: &'a str,
-    #[serde(rename = "BillingAccountName")]
     billing_account_name: &'a str,
-    #[serde(rename = "BillingCurrencyCode")]
     billing_currency_code: &'a str,
-    #[serde(rename = "BillingPeriodStartDate")]
     billing_period_start_date: String,
-    #[serde(rename = "BillingPeriodEndDate")]
     billing_period_end_date: String,
-    #[serde(rename = "IsAzureCreditEligible")]
     is_azure_credit_eligible: &'a str,
-    #[serde(rename = "PartNumber")]
     part_number: Option<&'a str>,
     #[serde(rename = "PayGPrice")]
     payg_price: Option<Decimal>,
-    #[serde(rename = "ServiceFamily")]
     service_family: &'a str,
     #[serde(rename = "benefitId")]
     benefit_id: Option<&'a str>,
@@ -131,7 +94,7 @@ struct AzureRow<'a> {
 }
 
 impl<'a> AzureRow<'a> {
-    fn from_focus(row: &'a FocusRow<'a>, period: &BillingPeriod) -> AzureRow<'a> {
+    fn from_focus(row: &'a FocusRow<'a>, run: &ExportRun) -> AzureRow<'a> {
         let commitment = row.commitment_discount_id.is_some();
         // Amortized: usage a reservation covered costs its amortised share.
         let cost = if commitment && row.charge_category == "Usage" {
@@ -145,7 +108,6 @@ impl<'a> AzureRow<'a> {
             (None, "Usage" | "Purchase") => Some("OnDemand"),
             (None, _) => None,
         };
-        let last_day = period.end.pred_opt().unwrap_or(period.end);
         AzureRow {
             invoice_section_name: "Unassigned",
             account_name: "Cloud Platform",
@@ -154,7 +116,7 @@ impl<'a> AzureRow<'a> {
             subscription_name: row.sub_account_name,
             resource_group: row.resource_id.and_then(resource_group),
             resource_location: row.region_id,
-            date: us_date(day_of(row.charge_period_start).unwrap_or(period.start)),
+            date: us_date(day_of(row.charge_period_start).unwrap_or(run.period_start)),
             product_name: row.charge_description,
             meter_category: row.service_name,
             meter_sub_category: row.service_subcategory,
@@ -180,8 +142,8 @@ impl<'a> AzureRow<'a> {
             billing_account_id: row.billing_account_id,
             billing_account_name: row.billing_account_name,
             billing_currency_code: row.billing_currency,
-            billing_period_start_date: us_date(period.start),
-            billing_period_end_date: us_date(last_day),
+            billing_period_start_date: us_date(run.period_start),
+            billing_period_end_date: us_date(run.period_last_day),
             is_azure_credit_eligible: if row.charge_category == "Usage" {
                 "True"
             } else {
@@ -299,11 +261,7 @@ impl ExportRun {
         })
     }
 
-    pub(crate) fn write(
-        &mut self,
-        row: &FocusRow<'_>,
-        period: &BillingPeriod,
-    ) -> Result<(), GenerateError> {
+    pub(crate) fn write(&mut self, row: &FocusRow<'_>) -> Result<(), GenerateError> {
         if self
             .part
             .as_ref()
@@ -311,12 +269,13 @@ impl ExportRun {
         {
             self.finish_part()?;
         }
-        let part = match &mut self.part {
-            Some(part) => part,
-            None => self.part.insert(self.open_part()?),
-        };
+        if self.part.is_none() {
+            self.part = Some(self.open_part()?);
+        }
+        let azure_row = AzureRow::from_focus(row, self);
+        let part = self.part.as_mut().expect("opened above");
         part.writer
-            .serialize(AzureRow::from_focus(row, period))
+            .serialize(azure_row)
             .map_err(|source| GenerateError::Csv {
                 path: part.path.clone(),
                 source,

@@ -68,7 +68,7 @@ struct Scope<'a> {
 }
 
 fn write_usage(
-    file: &mut Output<'_>,
+    file: &mut Output,
     ledger: &mut Ledger,
     scope: &Scope<'_>,
     spikes: &[PlannedSpike],
@@ -89,7 +89,7 @@ fn write_usage(
 
 /// Writes every resource of the workload at `place`, whatever its ordinal.
 fn write_workload(
-    file: &mut Output<'_>,
+    file: &mut Output,
     ledger: &mut Ledger,
     scope: &Scope<'_>,
     spikes: &[PlannedSpike],
@@ -114,7 +114,7 @@ fn write_workload(
 
 /// Writes a resource's rows for every day of the period it exists on.
 fn write_resource(
-    file: &mut Output<'_>,
+    file: &mut Output,
     ledger: &mut Ledger,
     scope: &Scope<'_>,
     resource: &Resource,
@@ -147,7 +147,7 @@ fn write_resource(
 
 /// Charges made once per billing account and period, after its usage is known.
 fn write_account_charges(
-    file: &mut Output<'_>,
+    file: &mut Output,
     ledger: &mut Ledger,
     period: &BillingPeriod,
 ) -> Result<(), GenerateError> {
@@ -307,42 +307,33 @@ impl Ledger {
 }
 
 /// Where a billing period's rows go.
-enum Output<'p> {
+enum Output {
     Focus(PeriodFile),
-    Azure {
-        run: ExportRun,
-        period: &'p BillingPeriod,
-    },
+    Azure(ExportRun),
 }
 
-impl<'p> Output<'p> {
-    fn create(
-        options: &GenerateOptions,
-        period: &'p BillingPeriod,
-    ) -> Result<Output<'p>, GenerateError> {
+impl Output {
+    fn create(options: &GenerateOptions, period: &BillingPeriod) -> Result<Output, GenerateError> {
         Ok(match options.layout {
             Layout::Focus => {
                 let name = format!("focus-{}.csv", period.start.format("%Y-%m"));
                 Output::Focus(PeriodFile::create(options.out_dir.join(name))?)
             }
-            Layout::AzureExport => Output::Azure {
-                run: ExportRun::create(options, period)?,
-                period,
-            },
+            Layout::AzureExport => Output::Azure(ExportRun::create(options, period)?),
         })
     }
 
     fn write(&mut self, row: &FocusRow<'_>) -> Result<(), GenerateError> {
         match self {
             Output::Focus(file) => file.write(row),
-            Output::Azure { run, period } => run.write(row, period),
+            Output::Azure(run) => run.write(row),
         }
     }
 
     fn finish(self) -> Result<Written, GenerateError> {
         match self {
             Output::Focus(file) => file.finish(),
-            Output::Azure { run, .. } => {
+            Output::Azure(run) => {
                 let (files, rows) = run.finish()?;
                 Ok(Written { files, rows })
             }

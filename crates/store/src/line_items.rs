@@ -503,20 +503,25 @@ mod tests {
         "Tags",
     ];
 
-    /// A record with every field set: each empty field of a minimal record is
-    /// given "1.5", which reads as text and as an amount alike (the source line
-    /// a number).
-    fn full_record() -> CostRecord {
+    /// A record with only the mandatory fields set.
+    fn minimal_record() -> CostRecord {
         let day = |d| Utc.with_ymd_and_hms(2026, 11, d, 0, 0, 0).unwrap();
-        let mut record = CostRecord::new(
+        CostRecord::new(
             "acct",
             "USD",
             [day(1), day(30)],
             [day(2), day(3)],
             "Usage",
-            Decimal::new(15, 1),
-            Decimal::new(15, 1),
-        );
+            Decimal::ONE,
+            Decimal::ONE,
+        )
+    }
+
+    /// A record with every field set: each empty field of a minimal record is
+    /// given "1.5", which reads as text and as an amount alike (the source line
+    /// a number).
+    fn full_record() -> CostRecord {
+        let mut record = minimal_record();
         record.extensions.insert("x_Foo".into(), "bar".into());
         record.tags.insert("team".into(), "a".into());
         let mut json = serde_json::to_value(&record).unwrap();
@@ -556,16 +561,7 @@ mod tests {
 
     #[test]
     fn record_json_leaves_out_fields_without_a_value() {
-        let day = |d| Utc.with_ymd_and_hms(2026, 11, d, 0, 0, 0).unwrap();
-        let mut record = CostRecord::new(
-            "acct",
-            "USD",
-            [day(1), day(30)],
-            [day(2), day(3)],
-            "Usage",
-            Decimal::ONE,
-            Decimal::ONE,
-        );
+        let mut record = minimal_record();
         assert_eq!(
             serde_json::to_string(&OtherFields::of(&record)).unwrap(),
             "{}"
