@@ -46,6 +46,8 @@
 #   COSTFLOW_BENCH_LATENCY_SECS   seconds of steady load for the latency step
 #                             (default 300)
 #   COSTFLOW_BENCH_LATENCY_RATE   records per second of that load (default 20000)
+#   COSTFLOW_BENCH_STORE_ARGS     extra `consume store` flags for the latency step's
+#                             consumer, e.g. "--live-refresh-interval-ms 500"
 #   COSTFLOW_BENCH_MANIFEST_SCALE generator scale of the manifest step's one-month
 #                             Azure export run, about 2,335 rows per unit
 #                             (default 430: about a million rows)
@@ -68,6 +70,7 @@ STEPS=" ${COSTFLOW_BENCH_STEPS:-stage_a ingest store duckdb e2e latency manifest
 DUCKDB_VERSION=1.1.3
 LATENCY_SECS="${COSTFLOW_BENCH_LATENCY_SECS:-300}"
 LATENCY_RATE="${COSTFLOW_BENCH_LATENCY_RATE:-20000}"
+read -r -a STORE_ARGS <<<"${COSTFLOW_BENCH_STORE_ARGS:-}"
 MANIFEST_SCALE="${COSTFLOW_BENCH_MANIFEST_SCALE:-430}"
 AZURITE_URL="${COSTFLOW_AZURITE_URL:-http://127.0.0.1:10000/devstoreaccount1}"
 TANSU_BIN="${COSTFLOW_CACHE:-$HOME/.cache/costflow}/tansu-0.6.0/bin/tansu"
@@ -274,7 +277,8 @@ if running latency; then
     # Migrated first, so the probes' first reads find the projection's tables.
     fresh "$prefix" "${DATABASE}_lat"
     COSTFLOW_TOPIC_PREFIX="$prefix" COSTFLOW_CLICKHOUSE_DATABASE="${DATABASE}_lat" \
-        "$COSTFLOW" consume store --group-id "bench-$ID-lat" >"$RUN/latency-store.log" 2>&1 &
+        "$COSTFLOW" consume store --group-id "bench-$ID-lat" "${STORE_ARGS[@]}" \
+        >"$RUN/latency-store.log" 2>&1 &
     STORE_PID=$!
     COSTFLOW_CLICKHOUSE_DATABASE="${DATABASE}_lat" "$BENCH" latency \
         --topic "${prefix}cost.records" --payloads "$RUN/payloads.bin" \

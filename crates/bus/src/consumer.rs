@@ -88,7 +88,9 @@ impl BatchConsumer {
                 // full, librdkafka waits fetch.queue.backoff.ms (1 s by default)
                 // before fetching again, though the consumer empties the queue in
                 // a fraction of that. Together they took the store consumer over
-                // 337,096 records from 7.7 s to 4.8 s here (BENCHMARKS.md).
+                // 337,096 records from 7.7 s to 4.8 s here (BENCHMARKS.md). Kafka
+                // answers a fetch as soon as it has data, so there the short wait
+                // only adds empty fetches while the topic is idle.
                 ("fetch.wait.max.ms", "25"),
                 ("fetch.queue.backoff.ms", "10"),
                 ("session.timeout.ms", "30000"),

@@ -126,8 +126,9 @@ pub enum Command {
         #[arg(long, default_value_t = 10)]
         top: usize,
     },
-    /// Write realistic demo FOCUS data (accounts, services, seasonality, credits,
-    /// tax, labelled spikes) for trying costflow without real exports.
+    /// Write realistic demo data (accounts, services, seasonality, credits, tax,
+    /// labelled spikes) as FOCUS files or Azure export runs, for trying costflow
+    /// without real exports.
     Generate(GenerateArgs),
 }
 
@@ -338,8 +339,9 @@ pub struct StoreArgs {
     #[arg(long, default_value_t = 5)]
     pub refresh_interval_secs: u64,
     /// Milliseconds between projection refreshes while the consumer keeps up
-    /// with the topic: how soon new rows become visible.
-    #[arg(long, default_value_t = 1000)]
+    /// with the topic: how soon new rows become visible. A refresh never starts
+    /// before the one before it has ended, so slow refreshes stretch this.
+    #[arg(long, default_value_t = 250)]
     pub live_refresh_interval_ms: u64,
     /// Test hook: abort right after the first insert, before any commit.
     #[arg(long, hide = true)]

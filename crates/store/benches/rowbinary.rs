@@ -1,13 +1,14 @@
 //! The store's insert path on the client side: cost records → `line_items` rows
-//! (money in exact parts, tags as arrays, the other fields as JSON) → RowBinary → LZ4 →
-//! HTTP, streamed by the `clickhouse` crate exactly as the store consumer streams
-//! them, into a local HTTP server that reads each body to its end and discards it.
+//! (money in exact parts, tags as arrays, the other fields as JSON) → RowBinary →
+//! LZ4 → HTTP, streamed by the `clickhouse` crate exactly as the store consumer
+//! streams them, into a local HTTP server that reads each body to its end and
+//! discards it.
 //! ClickHouse's own work (parsing, writing parts, merging) is left out; the stage
 //! benchmark in `scripts/bench.sh` measures it.
 //!
 //! `full_record_json` measures the whole record serialised as JSON, which the
-//! `record_json` column held until 2026-12-05 (three quarters of a row's bytes);
-//! it now holds only the fields without a column of their own.
+//! `record_json` column held until the evening of 2026-12-04 (three quarters of a
+//! row's bytes); it now holds only the fields without a column of their own.
 //!
 //! Input is 14 days of demo data from `costflow generate`, read with costflow's
 //! FOCUS reader; one insert carries ten batches of 5,000 records. Throughput is

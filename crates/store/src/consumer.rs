@@ -75,7 +75,7 @@ impl Default for StoreConsumerOptions {
             linger: Duration::from_millis(200),
             idle: Duration::from_secs(1),
             refresh_interval: Duration::from_secs(5),
-            live_refresh_interval: Duration::from_secs(1),
+            live_refresh_interval: Duration::from_millis(250),
             until_caught_up: false,
             crash_after_insert: false,
             writer_schemas: Vec::new(),

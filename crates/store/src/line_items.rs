@@ -169,8 +169,8 @@ impl<'a> LineItemRow<'a> {
 /// (`JSONExtractString(record_json, 'SkuMeter')`, `... 'Extensions', 'x_Foo'`).
 /// Names are the record's own (FOCUS column names); fields without a value are
 /// left out. Every other field is in its column, so the record is the columns
-/// plus this. Rows stored before 2026-12-05 hold the whole record here instead;
-/// the same paths read both.
+/// plus this. Rows stored by builds before the evening of 2026-12-04 hold the
+/// whole record here instead; the same paths read both.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct OtherFields<'a> {
