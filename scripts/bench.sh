@@ -304,6 +304,9 @@ if running manifest; then
     [[ -n $manifest_file ]] || die "no export run in $AZURE_DATA"
     prefix="bench-$ID-man-"
     container="bench-${ID,,}"
+    # Azurite's published development key, read by costflow and costflow-bench
+    # alike from the environment, as a real key should be.
+    export COSTFLOW_AZURE_STORAGE_KEY="${COSTFLOW_AZURE_STORAGE_KEY:-Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==}"
     fresh "$prefix" "${DATABASE}_man"
     manifest_latency() {
         COSTFLOW_CLICKHOUSE_DATABASE="${DATABASE}_man" "$BENCH" manifest-latency \
@@ -318,7 +321,6 @@ if running manifest; then
     STORE_PID=$!
     COSTFLOW_TOPIC_PREFIX="$prefix" "$COSTFLOW" ingest azure --account devstoreaccount1 \
         --container "$container" --prefix exports/ --endpoint "$AZURITE_URL" \
-        --access-key "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==" \
         --watch-secs 1 >"$RUN/manifest-ingest.log" 2>&1 &
     WATCH_PID=$!
     sleep 5 # both have started, joined and looked once

@@ -1,7 +1,7 @@
 //! `costflow-bench`: the stage benchmarks' harness. `scripts/bench.sh` calls it;
 //! see `BENCHMARKS.md`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -192,6 +192,16 @@ impl ClickHouseArgs {
 const AZURITE_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
+/// Writes a step's figures for `table` to read.
+fn write_json(path: &Path, report: &impl serde::Serialize) -> Result<()> {
+    Ok(std::fs::write(path, serde_json::to_string(report)?)?)
+}
+
+/// Reads figures a step wrote with [`write_json`].
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    Ok(serde_json::from_str(&std::fs::read_to_string(path)?)?)
+}
+
 fn name_pid(text: &str) -> Result<(String, u32), String> {
     let (name, pid) = text
         .split_once('=')
@@ -292,7 +302,7 @@ fn run(cli: Cli) -> Result<()> {
             );
             print!("{}", report.minutes_table());
             if let Some(out) = out {
-                std::fs::write(&out, serde_json::to_string(&report)?)?;
+                write_json(&out, &report)?;
             }
             Ok(())
         }
@@ -331,7 +341,7 @@ fn run(cli: Cli) -> Result<()> {
                 report.rows, report.parts, report.visible_s
             );
             if let Some(out) = out {
-                std::fs::write(&out, serde_json::to_string(&report)?)?;
+                write_json(&out, &report)?;
             }
             Ok(())
         }
@@ -342,13 +352,13 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             print!("{}", table::render(&table::read(&results)?));
             if let Some(path) = manifest {
-                let report: manifest::ManifestReport =
-                    serde_json::from_str(&std::fs::read_to_string(&path)?)?;
-                print!("{}", report.target_row());
+                print!(
+                    "{}",
+                    read_json::<manifest::ManifestReport>(&path)?.target_row()
+                );
             }
             if let Some(path) = latency {
-                let report: latency::LatencyReport =
-                    serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+                let report: latency::LatencyReport = read_json(&path)?;
                 print!("{}", report.target_row());
                 print!("{}", report.minutes_table());
             }

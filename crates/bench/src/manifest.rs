@@ -133,13 +133,14 @@ pub fn run(options: &ManifestOptions) -> Result<ManifestReport> {
         let manifest = RunManifest::read(&options.run_dir)?;
         let container = container(options).await?;
         let folder = run_folder(&options.run_dir)?;
-        let before = visible_rows(&options.store).await?;
+        let clickhouse = clickhouse_client(&options.store);
+        let before = visible_rows(&clickhouse).await?;
         let blob = blob_name(options, &folder, &manifest.path)?;
         upload(&container, &blob, &manifest.path).await?;
 
         let appeared = Instant::now();
         loop {
-            let visible = visible_rows(&options.store).await?.saturating_sub(before);
+            let visible = visible_rows(&clickhouse).await?.saturating_sub(before);
             if visible >= manifest.rows {
                 break;
             }
@@ -230,14 +231,18 @@ fn peak_rss_kib(pid: u32) -> Result<u64> {
         .with_context(|| format!("no VmHWM for process {pid}"))
 }
 
-/// Line items the projection's current refreshes count, over every period.
-async fn visible_rows(store: &StoreConfig) -> Result<u64> {
-    let client = clickhouse::Client::default()
+/// A client of the store consumer's database; built once, polled many times.
+fn clickhouse_client(store: &StoreConfig) -> clickhouse::Client {
+    clickhouse::Client::default()
         .with_url(&store.url)
         .with_database(&store.database)
         .with_user(&store.user)
         .with_password(&store.password)
-        .with_validation(false);
+        .with_validation(false)
+}
+
+/// Line items the projection's current refreshes count, over every period.
+async fn visible_rows(client: &clickhouse::Client) -> Result<u64> {
     let count = client
         .query("SELECT toUInt64(sum(line_items)) FROM cost_daily_refresh FINAL")
         .fetch_one::<u64>()

@@ -174,18 +174,36 @@ impl<'a> LineItemRow<'a> {
 #[derive(serde::Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct OtherFields<'a> {
-    #[serde(skip_serializing_if = "no_amount", serialize_with = "amount_text")]
-    list_unit_price: &'a Option<Decimal>,
-    #[serde(skip_serializing_if = "no_amount", serialize_with = "amount_text")]
-    contracted_unit_price: &'a Option<Decimal>,
-    #[serde(skip_serializing_if = "no_amount", serialize_with = "amount_text")]
-    commitment_discount_quantity: &'a Option<Decimal>,
-    #[serde(skip_serializing_if = "no_amount", serialize_with = "amount_text")]
-    pricing_currency_contracted_unit_price: &'a Option<Decimal>,
-    #[serde(skip_serializing_if = "no_amount", serialize_with = "amount_text")]
-    pricing_currency_effective_cost: &'a Option<Decimal>,
-    #[serde(skip_serializing_if = "no_amount", serialize_with = "amount_text")]
-    pricing_currency_list_unit_price: &'a Option<Decimal>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
+    list_unit_price: Option<Decimal>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
+    contracted_unit_price: Option<Decimal>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
+    commitment_discount_quantity: Option<Decimal>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
+    pricing_currency_contracted_unit_price: Option<Decimal>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
+    pricing_currency_effective_cost: Option<Decimal>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
+    pricing_currency_list_unit_price: Option<Decimal>,
     #[serde(skip_serializing_if = "Option::is_none")]
     availability_zone: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -230,30 +248,15 @@ struct OtherFields<'a> {
     extensions: &'a BTreeMap<String, String>,
 }
 
-fn no_amount(amount: &&Option<Decimal>) -> bool {
-    amount.is_none()
-}
-
-/// An amount as the record's own JSON writes it: decimal text, exact.
-fn amount_text<S: serde::Serializer>(
-    amount: &&Option<Decimal>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match amount {
-        Some(amount) => serializer.collect_str(amount),
-        None => serializer.serialize_none(),
-    }
-}
-
 impl<'a> OtherFields<'a> {
     fn of(record: &'a CostRecord) -> Self {
         Self {
-            list_unit_price: &record.list_unit_price,
-            contracted_unit_price: &record.contracted_unit_price,
-            commitment_discount_quantity: &record.commitment_discount_quantity,
-            pricing_currency_contracted_unit_price: &record.pricing_currency_contracted_unit_price,
-            pricing_currency_effective_cost: &record.pricing_currency_effective_cost,
-            pricing_currency_list_unit_price: &record.pricing_currency_list_unit_price,
+            list_unit_price: record.list_unit_price,
+            contracted_unit_price: record.contracted_unit_price,
+            commitment_discount_quantity: record.commitment_discount_quantity,
+            pricing_currency_contracted_unit_price: record.pricing_currency_contracted_unit_price,
+            pricing_currency_effective_cost: record.pricing_currency_effective_cost,
+            pricing_currency_list_unit_price: record.pricing_currency_list_unit_price,
             availability_zone: record.availability_zone.as_deref(),
             billing_account_type: record.billing_account_type.as_deref(),
             capacity_reservation_id: record.capacity_reservation_id.as_deref(),
