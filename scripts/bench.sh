@@ -5,7 +5,8 @@
 # hold even where the absolute rates of a shared machine do not.
 #
 #   stage_a            costflow parse + normalise + Avro encode, no broker (one core)
-#   ingest             costflow ingest focus: parse + normalise + encode + produce
+#   ingest             costflow ingest focus (cur, azure-file): parse + normalise +
+#                      encode + produce
 #   bare_produce       the same encoded messages sent by a bare librdkafka BaseProducer
 #   store              costflow consume store: consume + decode + insert + projection
 #   clickhouse_client  the same rows bulk-inserted as CSV by clickhouse-client
@@ -27,7 +28,14 @@
 # the store stage, reading the same topic with their own group.
 #
 # Environment:
-#   COSTFLOW_BENCH_SCALE      generator scale, about 28,000 rows per unit (default 12)
+#   COSTFLOW_BENCH_FORMAT     focus (default), cur or azure: the source format the
+#                             input is generated in and ingested from; cur is the
+#                             AWS payer accounts' Cost and Usage Reports (`generate
+#                             --layout cur`, about 22,700 lines per unit of scale),
+#                             azure the Azure account's export runs (`--layout
+#                             azure-export`, read as files by `ingest azure-file`)
+#   COSTFLOW_BENCH_SCALE      generator scale, about 28,000 FOCUS rows per unit
+#                             (default 12)
 #   COSTFLOW_BENCH_DAYS       days of generated data (default 90)
 #   COSTFLOW_BENCH_ROUNDS     ingest / bare-producer and store / clickhouse-client
 #                             pairs, interleaved (default 3)
@@ -58,7 +66,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
+step() { printf '\n==> %s\n' "$*" >&2; }
+die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 
+FORMAT="${COSTFLOW_BENCH_FORMAT:-focus}"
 SCALE="${COSTFLOW_BENCH_SCALE:-12}"
 DAYS="${COSTFLOW_BENCH_DAYS:-90}"
 ROUNDS="${COSTFLOW_BENCH_ROUNDS:-3}"
@@ -76,13 +87,30 @@ AZURITE_URL="${COSTFLOW_AZURITE_URL:-http://127.0.0.1:10000/devstoreaccount1}"
 TANSU_BIN="${COSTFLOW_CACHE:-$HOME/.cache/costflow}/tansu-0.6.0/bin/tansu"
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
-step() { printf '\n==> %s\n' "$*" >&2; }
-die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
-
 ID="$(date -u +%Y%m%dT%H%M%SZ)-$$"
 RUN="$ROOT/var/bench/run-$ID"
 RESULTS="$RUN/results.jsonl"
-DATA="$ROOT/var/bench/data/focus-scale$SCALE-days$DAYS"
+DATA="$ROOT/var/bench/data/$FORMAT-scale$SCALE-days$DAYS"
+# Per format: the generator's layout, the files under $DATA, the cost column DuckDB
+# sums, and the `costflow ingest` arguments that read them.
+case "$FORMAT" in
+    focus)
+        LAYOUT=focus CSV_GLOB='*.csv' COST_COLUMN=BilledCost CSV_OPTIONS=''
+        INGEST=(focus "$DATA")
+        ;;
+    cur)
+        # DuckDB 1.1.3 fails with an internal error on these parts unless it
+        # matches their columns by name.
+        LAYOUT=cur CSV_GLOB='*/*/*/*/*.csv' COST_COLUMN=lineItem/UnblendedCost
+        CSV_OPTIONS=', union_by_name=true'
+        INGEST=(cur "$DATA")
+        ;;
+    azure)
+        LAYOUT=azure-export CSV_GLOB='*/*/*.csv' COST_COLUMN=CostInBillingCurrency CSV_OPTIONS=''
+        INGEST=() # every part, named once they exist (below)
+        ;;
+    *) die "COSTFLOW_BENCH_FORMAT must be focus, cur or azure, not '$FORMAT'" ;;
+esac
 DATABASE="costflow_bench_${ID//[^A-Za-z0-9]/_}"
 # Every database a step creates, dropped at exit.
 DATABASES=("$DATABASE" "${DATABASE}_e2e" "${DATABASE}_lat" "${DATABASE}_man")
@@ -167,25 +195,29 @@ esac
 export COSTFLOW_CLICKHOUSE_URL="$CH_URL" COSTFLOW_CLICKHOUSE_DATABASE="$DATABASE"
 export COSTFLOW_LOG=warn
 
-step "input: costflow generate --scale $SCALE --days $DAYS"
+step "input: costflow generate --layout $LAYOUT --scale $SCALE --days $DAYS"
 if [[ ! -f $DATA/.complete ]]; then
     rm -rf "$DATA"
-    "$COSTFLOW" generate --out "$DATA" --days "$DAYS" --scale "$SCALE" --end 2026-01-01 >&2
+    "$COSTFLOW" generate --out "$DATA" --layout "$LAYOUT" --days "$DAYS" --scale "$SCALE" \
+        --end 2026-01-01 >&2
     rm -f "$DATA/spikes.csv"
     touch "$DATA/.complete"
 fi
+# Azure's parts are read as files (`ingest azure` reads the same runs from Blob
+# Storage; the manifest step measures that path).
+if [[ $FORMAT == azure ]]; then INGEST=(azure-file --dataset AmortizedCost "$DATA"/$CSV_GLOB); fi
 # Encoding the messages once, untimed, counts the records and gives the bare
 # producer and the latency load the very payloads costflow sends.
 PAYLOADS=()
 if running ingest || running latency; then PAYLOADS=(--payloads-out "$RUN/payloads.bin"); fi
-RECORDS="$("$BENCH" stage --format focus "${PAYLOADS[@]}" "$DATA" | awk '{print $2}')"
+RECORDS="$("$BENCH" stage --format "$FORMAT" "${PAYLOADS[@]}" "$DATA" | awk '{print $2}')"
 [[ $RECORDS -gt 0 ]] || die "no records in $DATA"
 echo "records: $RECORDS ($(du -sh "$DATA" | cut -f1) of CSV)" >&2
 
 if running stage_a; then
     step "stage A without broker: parse + normalise + encode"
-    measure stage_a "parse+normalise+encode (focus)" "$RECORDS" -- \
-        "$BENCH" stage --format focus "$DATA" >/dev/null
+    measure stage_a "parse+normalise+encode ($FORMAT)" "$RECORDS" -- \
+        "$BENCH" stage --format "$FORMAT" "$DATA" >/dev/null
 fi
 
 if running ingest; then
@@ -194,8 +226,8 @@ if running ingest; then
         prefix="bench-$ID-r$round-"
         topics "$prefix"
         topics "${prefix}bare-"
-        COSTFLOW_TOPIC_PREFIX="$prefix" measure ingest "costflow ingest focus ($BROKER_KIND broker)" "$RECORDS" -- \
-            "$COSTFLOW" ingest focus "$DATA" --source-version 2026-01-01T00:00:00Z >/dev/null
+        COSTFLOW_TOPIC_PREFIX="$prefix" measure ingest "costflow ingest $FORMAT ($BROKER_KIND broker)" "$RECORDS" -- \
+            "$COSTFLOW" ingest "${INGEST[@]}" --source-version 2026-01-01T00:00:00Z >/dev/null
         measure bare_produce "rdkafka BaseProducer, same payloads ($BROKER_KIND broker)" "$RECORDS" -- \
             "$BENCH" bare-produce --topic "${prefix}bare-cost.records" --payloads "$RUN/payloads.bin" >/dev/null
     done
@@ -236,8 +268,8 @@ if running duckdb; then
             echo "bench: warning: could not install duckdb $DUCKDB_VERSION; no DuckDB figure" >&2
     fi
     if "$PY" -c "import duckdb" 2>/dev/null; then
-        measure duckdb "DuckDB read_csv + sum(BilledCost), $(nproc) threads" "$RECORDS" -- \
-            "$PY" -c "import duckdb, sys; print(duckdb.sql(\"SELECT count(*), sum(BilledCost::DECIMAL(38,15)) FROM read_csv('$DATA/*.csv')\").fetchall())"
+        measure duckdb "DuckDB read_csv + sum($COST_COLUMN), $(nproc) threads" "$RECORDS" -- \
+            "$PY" -c "import duckdb, sys; print(duckdb.sql(\"SELECT count(*), sum(\\\"$COST_COLUMN\\\"::DECIMAL(38,15)) FROM read_csv('$DATA/$CSV_GLOB'$CSV_OPTIONS)\").fetchall())"
     fi
 fi
 
@@ -255,17 +287,17 @@ if running e2e; then
             "$1" consume store --group-id "$2" >/dev/null & store=$!
             trap "kill -TERM $store 2>/dev/null || true" EXIT
             trap "exit 143" TERM
-            "$1" ingest focus "$3" --source-version 2026-01-01T00:00:00Z >/dev/null
+            "$1" ingest "${@:4}" --source-version 2026-01-01T00:00:00Z >/dev/null
             query="SELECT sum(line_items) FROM $COSTFLOW_CLICKHOUSE_DATABASE.cost_daily_refresh FINAL"
             deadline=$((SECONDS + 3600))
-            until [[ $(curl -sf "$COSTFLOW_CLICKHOUSE_URL" --data-binary "$query") == "$4" ]]; do
+            until [[ $(curl -sf "$COSTFLOW_CLICKHOUSE_URL" --data-binary "$query") == "$3" ]]; do
                 kill -0 $store || { echo "bench: the store consumer died" >&2; exit 1; }
                 ((SECONDS < deadline)) ||
-                    { echo "bench: the projection never counted all $4 records" >&2; exit 1; }
+                    { echo "bench: the projection never counted all $3 records" >&2; exit 1; }
                 sleep 0.2
             done
             kill -TERM $store; wait $store' \
-        e2e "$COSTFLOW" "bench-$ID-e2e" "$DATA" "$RECORDS"
+        e2e "$COSTFLOW" "bench-$ID-e2e" "$RECORDS" "${INGEST[@]}"
 fi
 
 LATENCY_ARGS=()

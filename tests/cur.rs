@@ -818,3 +818,88 @@ async fn watching_s3_reads_a_new_delivery_once_across_restarts() {
     );
     assert_eq!(latest_line_items(&env).await, 1281);
 }
+
+/// Every file under `dir`, with its path relative to `dir`.
+fn files_under(dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let key = path
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                files.push((key, path));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_cur_deliveries_reconcile_with_the_focus_files_of_the_same_estate() {
+    let env = TestEnv::new("cur_generated");
+    let focus_dir = scratch_dir("cur_generated_focus");
+    let cur_dir = scratch_dir("cur_generated_cur");
+    let generate = ["generate", "--days", "40", "--end", "2026-10-01", "--out"];
+    env.costflow_ok(&[&generate[..], &[focus_dir.to_str().unwrap()]].concat())
+        .await;
+    let cur = env
+        .costflow_ok(
+            &[
+                &generate[..],
+                &[cur_dir.to_str().unwrap(), "--layout", "cur"],
+            ]
+            .concat(),
+        )
+        .await;
+    assert!(
+        cur.contains("418295730164") && cur.contains("772104938215"),
+        "{cur}"
+    );
+    env.apply_topics().await;
+
+    // One payer account's deliveries from S3, found by their manifests, the
+    // other's from disk.
+    let bucket = s3_bucket("cur_generated").await;
+    let mut keys = 0;
+    for (key, path) in files_under(&cur_dir.join("418295730164")) {
+        s3_put(&bucket, &key, std::fs::read(path).unwrap()).await;
+        keys += 1;
+    }
+    assert!(keys >= 4, "parts and manifests of two months: {keys}");
+    let output = ingest_s3(&env, &bucket, "costflow-demo/").await;
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}");
+    assert_eq!(deliveries(&out).len(), 2, "August and September:\n{out}");
+    assert!(out.contains("+ rejected 0"), "{out}");
+    let local = cur_dir.join("772104938215");
+    let out = env
+        .costflow_ok(&["ingest", "cur", local.to_str().unwrap()])
+        .await;
+    assert!(out.contains("+ rejected 0"), "{out}");
+    env.store_until_caught_up().await;
+
+    // The FOCUS files' own sums for the AWS accounts, read with the csv crate.
+    let mut expected = Totals::new();
+    for (name, file) in files_under(&focus_dir) {
+        if !name.starts_with("focus-") {
+            continue;
+        }
+        for (key, (billed, effective)) in file_totals(&file, &[]) {
+            if key.1 == "USD" {
+                add_pair(expected.entry(key).or_default(), billed, effective);
+            }
+        }
+    }
+    let expected = normalize(expected);
+    assert_eq!(expected.len(), 2, "{expected:?}");
+    assert_eq!(line_item_totals(&env).await, expected);
+    assert_eq!(projection_totals(&env).await, expected);
+}

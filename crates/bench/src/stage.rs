@@ -1,11 +1,13 @@
 //! Stage A's CPU part in process: source rows into normalised records into Avro
 //! messages, exactly as `costflow ingest` does it, minus the broker.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use costflow_ingest::input::expand_paths;
-use costflow_ingest::{CurOptions, CurReader, FocusOptions, FocusReader, Row};
+use costflow_ingest::{
+    AzureDataset, AzureOptions, AzureReader, CurOptions, CurReader, FocusOptions, FocusReader, Row,
+};
 use costflow_model::Codec;
 
 use crate::payloads::PayloadWriter;
@@ -17,6 +19,10 @@ pub enum Format {
     Focus,
     /// AWS CUR CSV or CSV.gz (`costflow ingest cur`).
     Cur,
+    /// Azure Cost Management export parts of the amortized cost dataset, as
+    /// `costflow generate --layout azure-export` writes them (`costflow ingest
+    /// azure-file --dataset AmortizedCost`).
+    Azure,
 }
 
 /// Counts of a stage run.
@@ -57,24 +63,54 @@ pub fn parse_encode(
     match format {
         Format::Focus => {
             let options = FocusOptions::default();
-            for path in expand_paths(paths, &[".csv"])? {
-                let reader = FocusReader::open(&path, &options)
-                    .with_context(|| format!("opening {}", path.display()))?;
-                for row in reader {
-                    handle(row.with_context(|| format!("reading {}", path.display()))?)?;
-                }
-            }
+            each_row(
+                paths,
+                &[".csv"],
+                |p| FocusReader::open(p, &options),
+                &mut handle,
+            )?;
         }
         Format::Cur => {
             let options = CurOptions { source_version: 0 };
-            for path in expand_paths(paths, &[".csv", ".csv.gz"])? {
-                let reader = CurReader::open(&path, &options)
-                    .with_context(|| format!("opening {}", path.display()))?;
-                for row in reader {
-                    handle(row.with_context(|| format!("reading {}", path.display()))?)?;
-                }
-            }
+            let suffixes = [".csv", ".csv.gz"];
+            each_row(
+                paths,
+                &suffixes,
+                |p| CurReader::open(p, &options),
+                &mut handle,
+            )?;
+        }
+        Format::Azure => {
+            let options = AzureOptions::new(AzureDataset::AmortizedCost, 0);
+            let suffixes = [".csv", ".csv.gz"];
+            each_row(
+                paths,
+                &suffixes,
+                |p| AzureReader::open(p, &options),
+                &mut handle,
+            )?;
         }
     }
     Ok(counts)
+}
+
+/// Opens each file under `paths` whose name ends in one of `suffixes` and hands
+/// every row to `handle`.
+fn each_row<R, E>(
+    paths: &[PathBuf],
+    suffixes: &[&str],
+    open: impl Fn(&Path) -> Result<R, E>,
+    handle: &mut impl FnMut(Row) -> Result<()>,
+) -> Result<()>
+where
+    R: Iterator<Item = Result<Row, E>>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    for path in expand_paths(paths, suffixes)? {
+        let reader = open(&path).with_context(|| format!("opening {}", path.display()))?;
+        for row in reader {
+            handle(row.with_context(|| format!("reading {}", path.display()))?)?;
+        }
+    }
+    Ok(())
 }

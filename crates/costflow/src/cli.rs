@@ -127,7 +127,7 @@ pub enum Command {
         top: usize,
     },
     /// Write realistic demo data (accounts, services, seasonality, credits, tax,
-    /// labelled spikes) as FOCUS files or Azure export runs, for trying costflow
+    /// labelled spikes) as FOCUS files, Azure export runs or CUR deliveries, for trying costflow
     /// without real exports.
     Generate(GenerateArgs),
 }
@@ -374,7 +374,10 @@ pub struct GenerateArgs {
     /// focus: focus-YYYY-MM.csv files, every billing account. azure-export: the
     /// Azure enterprise agreement's charges as Cost Management export runs (EA
     /// amortized cost CSV parts and manifest.json per billing period, about 7,000
-    /// rows per unit of scale for 90 days), ready to upload to Blob Storage.
+    /// rows per unit of scale for 90 days), ready to upload to Blob Storage. cur:
+    /// the AWS payer accounts' charges as legacy Cost and Usage Report deliveries
+    /// (CSV parts and manifests per account and billing period, about 22,700
+    /// lines per unit of scale for 90 days), for `ingest cur DIR` or S3.
     #[arg(long, value_enum, default_value_t = GenerateLayout::Focus)]
     pub layout: GenerateLayout,
 }
@@ -386,6 +389,8 @@ pub enum GenerateLayout {
     Focus,
     /// Azure Cost Management export runs.
     AzureExport,
+    /// AWS Cost and Usage Report deliveries.
+    Cur,
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {

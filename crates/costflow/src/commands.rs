@@ -449,6 +449,7 @@ fn generate(args: GenerateArgs) -> Result<ExitCode> {
     options.layout = match args.layout {
         GenerateLayout::Focus => costflow_generate::Layout::Focus,
         GenerateLayout::AzureExport => costflow_generate::Layout::AzureExport,
+        GenerateLayout::Cur => costflow_generate::Layout::Cur,
     };
     let summary = costflow_generate::generate(&options)?;
     println!("wrote {} rows to {}", summary.rows, args.out.display());

@@ -4,7 +4,7 @@
 //!
 //! A run lands in `<YYYYMMDD-YYYYMMDD>/<run id>/` (the billing period's first and
 //! last day, as Cost Management names the folder): `part_0_0001.csv`,
-//! `part_0_0002.csv`, ... of at most [`PART_ROWS`] rows each, then `manifest.json`
+//! `part_0_0002.csv`, ... of at most [`PART_ROWS`](crate::parts::PART_ROWS) rows each, then `manifest.json`
 //! naming every part with its rows and bytes. The manifest is written last, as
 //! Cost Management does, so a watcher that trusts only runs with a manifest never
 //! reads a run in the middle of being written.
@@ -15,8 +15,7 @@
 //! as `AmortizedCost`, every row gives the BilledCost and EffectiveCost of the
 //! FOCUS row it was written from.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{Days, NaiveDate};
 use rand::rngs::StdRng;
@@ -24,22 +23,13 @@ use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::parts::{self, Parts};
 use crate::period::BillingPeriod;
 use crate::row::FocusRow;
 use crate::{GenerateError, GenerateOptions};
 
-/// Most data rows in one part; a larger run is cut into several parts. The unit
-/// tests use small parts so that the demo's runs are cut too.
-#[cfg(not(test))]
-pub const PART_ROWS: u64 = 250_000;
-#[cfg(test)]
-pub const PART_ROWS: u64 = 1_000;
-
 /// The export's name in the manifest.
 const EXPORT_NAME: &str = "costflow-demo-amortized";
-
-/// Buffer of each part's writer.
-const WRITE_BUFFER: usize = 1 << 16;
 
 /// One row of an EA amortized cost export, columns in the order EA writes them
 /// (2021 names). Columns the demo has no value for stay empty, as they often do
@@ -205,24 +195,9 @@ fn us_date(day: NaiveDate) -> String {
 pub(crate) struct ExportRun {
     period_start: NaiveDate,
     period_last_day: NaiveDate,
-    dir: PathBuf,
     run_id: String,
     submitted: String,
-    part: Option<Part>,
-    done: Vec<DonePart>,
-    rows: u64,
-}
-
-struct Part {
-    path: PathBuf,
-    writer: csv::Writer<File>,
-    rows: u64,
-}
-
-struct DonePart {
-    path: PathBuf,
-    rows: u64,
-    bytes: u64,
+    parts: Parts,
 }
 
 impl ExportRun {
@@ -252,98 +227,32 @@ impl ExportRun {
         Ok(ExportRun {
             period_start: period.start,
             period_last_day: last_day,
-            dir,
             run_id,
             submitted: format!("{}T06:00:00Z", submitted_day.format("%Y-%m-%d")),
-            part: None,
-            done: Vec::new(),
-            rows: 0,
+            parts: Parts::new(dir, |index| format!("part_0_{:04}.csv", index + 1)),
         })
     }
 
     pub(crate) fn write(&mut self, row: &FocusRow<'_>) -> Result<(), GenerateError> {
-        if self
-            .part
-            .as_ref()
-            .is_some_and(|part| part.rows >= PART_ROWS)
-        {
-            self.finish_part()?;
-        }
-        if self.part.is_none() {
-            self.part = Some(self.open_part()?);
-        }
         let azure_row = AzureRow::from_focus(row, self);
-        let part = self.part.as_mut().expect("opened above");
-        part.writer
-            .serialize(azure_row)
-            .map_err(|source| GenerateError::Csv {
-                path: part.path.clone(),
-                source,
-            })?;
-        part.rows += 1;
-        self.rows += 1;
-        Ok(())
-    }
-
-    fn open_part(&self) -> Result<Part, GenerateError> {
-        let path = self
-            .dir
-            .join(format!("part_0_{:04}.csv", self.done.len() + 1));
-        let file = File::create(&path).map_err(|source| GenerateError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let writer = csv::WriterBuilder::new()
-            .buffer_capacity(WRITE_BUFFER)
-            .from_writer(file);
-        Ok(Part {
-            path,
-            writer,
-            rows: 0,
-        })
-    }
-
-    fn finish_part(&mut self) -> Result<(), GenerateError> {
-        let Some(mut part) = self.part.take() else {
-            return Ok(());
-        };
-        let io_error = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| GenerateError::Io { path, source }
-        };
-        part.writer.flush().map_err(io_error(&part.path))?;
-        let bytes = std::fs::metadata(&part.path)
-            .map_err(io_error(&part.path))?
-            .len();
-        self.done.push(DonePart {
-            path: part.path,
-            rows: part.rows,
-            bytes,
-        });
-        Ok(())
+        self.parts.write(azure_row)
     }
 
     /// Ends the last part and writes the manifest; returns every file written,
     /// the manifest last.
     pub(crate) fn finish(mut self) -> Result<(Vec<PathBuf>, u64), GenerateError> {
-        self.finish_part()?;
-        let manifest = self.dir.join("manifest.json");
-        let text =
-            serde_json::to_vec_pretty(&self.manifest()).map_err(|source| GenerateError::Io {
-                path: manifest.clone(),
-                source: source.into(),
-            })?;
-        std::fs::write(&manifest, text).map_err(|source| GenerateError::Io {
-            path: manifest.clone(),
-            source,
-        })?;
-        let mut files: Vec<PathBuf> = self.done.into_iter().map(|part| part.path).collect();
+        self.parts.finish()?;
+        let manifest = self.parts.dir().join("manifest.json");
+        parts::write_json(&manifest, &self.manifest())?;
+        let rows = self.parts.rows;
+        let mut files: Vec<PathBuf> = self.parts.done.into_iter().map(|part| part.path).collect();
         files.push(manifest);
-        Ok((files, self.rows))
+        Ok((files, rows))
     }
 
     fn manifest(&self) -> serde_json::Value {
         let blobs: Vec<serde_json::Value> = self
+            .parts
             .done
             .iter()
             .map(|part| {
@@ -357,9 +266,9 @@ impl ExportRun {
             .collect();
         serde_json::json!({
             "manifestVersion": "2024-04-01",
-            "byteCount": self.done.iter().map(|part| part.bytes).sum::<u64>(),
+            "byteCount": self.parts.bytes(),
             "blobCount": blobs.len(),
-            "dataRowCount": self.rows,
+            "dataRowCount": self.parts.rows,
             "exportConfig": {
                 "exportName": EXPORT_NAME,
                 "dataVersion": "2021-10-01",
@@ -386,7 +295,7 @@ impl ExportRun {
 }
 
 /// A run id shaped like Cost Management's (a UUID), drawn from the seed and month.
-fn run_id(seed: u64, month_key: u64) -> String {
+pub(crate) fn run_id(seed: u64, month_key: u64) -> String {
     let mut rng = StdRng::seed_from_u64(seed ^ month_key.rotate_left(32));
     let hex: String = (0..16)
         .map(|_| format!("{:02x}", rng.random::<u8>()))

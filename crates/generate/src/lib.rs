@@ -6,7 +6,9 @@
 //! `cost.records`, ClickHouse and the API. Alongside goes `spikes.csv`, the cost spikes
 //! planted in the data, so anomaly scoring can be checked against a known answer.
 //! With [`Layout::AzureExport`] the Azure account's rows are written as Cost
-//! Management export runs instead, for `ingest azure` and the benchmarks.
+//! Management export runs instead, for `ingest azure` and the benchmarks; with
+//! [`Layout::Cur`] the AWS accounts' rows as Cost and Usage Reports, for
+//! `ingest cur`.
 //!
 //! The demo estate is fixed (two AWS payer accounts in USD, one Azure enterprise
 //! agreement in EUR, their sub accounts and workloads, see `catalog`); the seed decides
@@ -20,11 +22,15 @@
 //! - `row`: the FOCUS row and how each kind of charge fills it.
 //! - `month`: writes one billing period's file and keeps its totals.
 //! - `azure`: the same rows as an Azure export run: EA columns, parts, manifest.
+//! - `cur`: the AWS rows as legacy Cost and Usage Report deliveries.
+//! - `parts`: a run cut into CSV parts, for both.
 //! - `spike`: plans the labelled spikes and writes `spikes.csv`.
 
 mod azure;
 mod catalog;
+mod cur;
 mod month;
+mod parts;
 mod period;
 mod resource;
 mod row;
@@ -73,6 +79,13 @@ pub enum Layout {
     /// an Azure export holds Azure charges only. Scale 1 writes about 7,000 rows
     /// for 90 days.
     AzureExport,
+    /// The AWS payer accounts' charges as legacy Cost and Usage Report
+    /// deliveries, one per account and billing period: CSV parts and manifests
+    /// in `<account>/costflow-demo/<yyyymmdd-yyyymmdd>/<assembly id>/` (see
+    /// `cur`). A savings plan's covered usage is two CUR lines (the usage and its
+    /// negation), so the report has more lines than the FOCUS files have rows for
+    /// the same accounts. Scale 1 writes about 22,700 lines for 90 days.
+    Cur,
 }
 
 impl Layout {
@@ -81,6 +94,7 @@ impl Layout {
         match self {
             Layout::Focus => true,
             Layout::AzureExport => account.provider.name == "Microsoft",
+            Layout::Cur => account.provider.name == "AWS",
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::azure::ExportRun;
 use crate::catalog::{
     BillingAccount, CreditKind, CreditRule, Meter, Service, Support, SupportFee, ESTATE,
 };
+use crate::cur::CurDelivery;
 use crate::period::BillingPeriod;
 use crate::resource::{Place, Resource};
 use crate::row::{self, CommitmentUse, FocusRow};
@@ -68,7 +69,7 @@ struct Scope<'a> {
 }
 
 fn write_usage(
-    file: &mut Output,
+    file: &mut Output<'_>,
     ledger: &mut Ledger,
     scope: &Scope<'_>,
     spikes: &[PlannedSpike],
@@ -89,7 +90,7 @@ fn write_usage(
 
 /// Writes every resource of the workload at `place`, whatever its ordinal.
 fn write_workload(
-    file: &mut Output,
+    file: &mut Output<'_>,
     ledger: &mut Ledger,
     scope: &Scope<'_>,
     spikes: &[PlannedSpike],
@@ -114,7 +115,7 @@ fn write_workload(
 
 /// Writes a resource's rows for every day of the period it exists on.
 fn write_resource(
-    file: &mut Output,
+    file: &mut Output<'_>,
     ledger: &mut Ledger,
     scope: &Scope<'_>,
     resource: &Resource,
@@ -139,7 +140,7 @@ fn write_resource(
             }
             let row = row::usage(scope.account, scope.period, day, resource, meter, consumed);
             ledger.record_usage(&row, resource, meter);
-            file.write(&row)?;
+            ledger.rows += file.write(&row)?;
         }
     }
     Ok(())
@@ -147,7 +148,7 @@ fn write_resource(
 
 /// Charges made once per billing account and period, after its usage is known.
 fn write_account_charges(
-    file: &mut Output,
+    file: &mut Output<'_>,
     ledger: &mut Ledger,
     period: &BillingPeriod,
 ) -> Result<(), GenerateError> {
@@ -155,7 +156,7 @@ fn write_account_charges(
     for used in std::mem::take(&mut ledger.commitments) {
         let row = row::commitment_purchase(account, period, &used);
         ledger.record_charge(&row);
-        file.write(&row)?;
+        ledger.rows += file.write(&row)?;
     }
 
     let row = row::support(
@@ -164,13 +165,13 @@ fn write_account_charges(
         support_fee(account.support, ledger.charges),
     );
     ledger.record_charge(&row);
-    file.write(&row)?;
+    ledger.rows += file.write(&row)?;
 
     if let Some(rule) = &account.credit {
         if let Some(amount) = credit(rule, ledger.credit_base, period) {
             let row = row::credit(account, period, rule, amount);
             ledger.record_credit(&row);
-            file.write(&row)?;
+            ledger.rows += file.write(&row)?;
         }
     }
 
@@ -178,7 +179,8 @@ fn write_account_charges(
     let rate = Decimal::new(i64::from(account.tax.rate_bps), 4);
     let row = row::tax(account, period, row::to_cents(taxable * rate));
     ledger.record(&row);
-    file.write(&row)
+    ledger.rows += file.write(&row)?;
+    Ok(())
 }
 
 /// The support fee on a month's charges.
@@ -221,6 +223,7 @@ struct Ledger {
     account: &'static BillingAccount,
     billed: Decimal,
     effective: Decimal,
+    /// Lines written, which for CUR can be more than the rows recorded.
     rows: u64,
     /// Usage and purchases: what support and tax are charged on.
     charges: Decimal,
@@ -248,7 +251,6 @@ impl Ledger {
     fn record(&mut self, row: &FocusRow<'_>) {
         self.billed += row.billed_cost;
         self.effective += row.effective_cost;
-        self.rows += 1;
     }
 
     fn record_charge(&mut self, row: &FocusRow<'_>) {
@@ -307,26 +309,34 @@ impl Ledger {
 }
 
 /// Where a billing period's rows go.
-enum Output {
+enum Output<'o> {
     Focus(PeriodFile),
     Azure(ExportRun),
+    Cur(CurDelivery<'o>),
 }
 
-impl Output {
-    fn create(options: &GenerateOptions, period: &BillingPeriod) -> Result<Output, GenerateError> {
+impl<'o> Output<'o> {
+    fn create(
+        options: &'o GenerateOptions,
+        period: &BillingPeriod,
+    ) -> Result<Output<'o>, GenerateError> {
         Ok(match options.layout {
             Layout::Focus => {
                 let name = format!("focus-{}.csv", period.start.format("%Y-%m"));
                 Output::Focus(PeriodFile::create(options.out_dir.join(name))?)
             }
             Layout::AzureExport => Output::Azure(ExportRun::create(options, period)?),
+            Layout::Cur => Output::Cur(CurDelivery::new(options, period)),
         })
     }
 
-    fn write(&mut self, row: &FocusRow<'_>) -> Result<(), GenerateError> {
+    /// Writes a row; returns how many lines it took (a CUR savings plan line
+    /// comes with its negation).
+    fn write(&mut self, row: &FocusRow<'_>) -> Result<u64, GenerateError> {
         match self {
-            Output::Focus(file) => file.write(row),
-            Output::Azure(run) => run.write(row),
+            Output::Focus(file) => file.write(row).map(|()| 1),
+            Output::Azure(run) => run.write(row).map(|()| 1),
+            Output::Cur(delivery) => delivery.write(row),
         }
     }
 
@@ -335,6 +345,10 @@ impl Output {
             Output::Focus(file) => file.finish(),
             Output::Azure(run) => {
                 let (files, rows) = run.finish()?;
+                Ok(Written { files, rows })
+            }
+            Output::Cur(delivery) => {
+                let (files, rows) = delivery.finish()?;
                 Ok(Written { files, rows })
             }
         }

@@ -622,7 +622,7 @@ fn azure_export_runs_name_every_part_with_its_rows_and_bytes() {
                 .expect("part")
                 .records()
                 .count() as u64;
-            assert!(part_rows <= azure::PART_ROWS);
+            assert!(part_rows <= parts::PART_ROWS);
             assert_eq!(blob["dataRowCount"], part_rows, "{}", part.display());
             run_rows += part_rows;
         }
@@ -633,7 +633,7 @@ fn azure_export_runs_name_every_part_with_its_rows_and_bytes() {
     assert!(
         most_parts >= 2,
         "September is cut into parts of {} rows",
-        azure::PART_ROWS
+        parts::PART_ROWS
     );
 }
 
@@ -695,4 +695,169 @@ fn azure_export_carries_the_focus_amounts_of_the_azure_account_only() {
         .iter()
         .all(|spike| spike.billing_account_id == "86115370"));
     drop(dir);
+}
+
+/// The demo's AWS payer accounts as CUR deliveries.
+fn cur_demo(name: &str) -> (TempDir, GenerateSummary) {
+    let dir = TempDir::new(name);
+    let mut cur = options(&dir.0, 7, 40, 1);
+    cur.layout = Layout::Cur;
+    let summary = generate(&cur).expect("generated");
+    (dir, summary)
+}
+
+#[test]
+fn cur_manifests_name_every_part_by_its_key_under_the_account_folder() {
+    let (dir, summary) = cur_demo("cur-manifest");
+    let manifests: Vec<&PathBuf> = summary
+        .files
+        .iter()
+        .filter(|path| path.ends_with("costflow-demo-Manifest.json"))
+        .collect();
+    // Two payer accounts, August and September, a manifest in the assembly's
+    // folder and a copy in the period's.
+    assert_eq!(manifests.len(), 8, "{:?}", summary.files);
+
+    let (mut rows, mut most_parts) = (0, 0);
+    let mut periods = BTreeSet::new();
+    for manifest in manifests {
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(manifest).expect("manifest"))
+                .expect("JSON");
+        let account = json["account"].as_str().expect("account");
+        assert!(
+            ["418295730164", "772104938215"].contains(&account),
+            "{account}"
+        );
+        let period = json["billingPeriod"]["start"].as_str().expect("start");
+        periods.insert(period.to_owned());
+        let in_assembly = manifest
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|folder| folder == json["assemblyId"].as_str().expect("assembly id"));
+        let keys = json["reportKeys"].as_array().expect("report keys");
+        most_parts = most_parts.max(keys.len());
+        for key in keys {
+            let key = key.as_str().expect("key");
+            assert!(key.starts_with("costflow-demo/2026"), "{key}");
+            let part = dir.0.join(account).join(key);
+            let part_rows = csv::Reader::from_path(&part)
+                .unwrap_or_else(|e| panic!("{}: {e}", part.display()))
+                .records()
+                .count() as u64;
+            assert!(part_rows <= parts::PART_ROWS);
+            if in_assembly {
+                rows += part_rows;
+            }
+        }
+    }
+    assert_eq!(
+        periods.into_iter().collect::<Vec<_>>(),
+        ["20260801T000000.000Z", "20260901T000000.000Z"]
+    );
+    assert_eq!(rows, summary.rows);
+    assert!(most_parts >= 2, "parts of {} rows", parts::PART_ROWS);
+}
+
+#[test]
+fn cur_lines_carry_the_focus_amounts_of_the_aws_accounts() {
+    let (_dir, summary) = cur_demo("cur-amounts");
+    let focus_dir = TempDir::new("cur-amounts-focus");
+    let focus = generate(&options(&focus_dir.0, 7, 40, 1)).expect("generated");
+    let aws: Vec<&(String, String)> = focus
+        .totals
+        .keys()
+        .filter(|(_, currency)| currency == "USD")
+        .collect();
+    assert_eq!(summary.totals.keys().collect::<Vec<_>>(), aws);
+
+    let parts: Vec<PathBuf> = summary
+        .files
+        .iter()
+        .filter(|path| path.extension().is_some_and(|e| e == "csv"))
+        .filter(|path| !path.ends_with("spikes.csv"))
+        .cloned()
+        .collect();
+    let table = Table::read(&parts);
+    // BilledCost is every line's unblended cost; EffectiveCost follows the line
+    // type as the CUR table in costflow-ingest's `cur` module gives it.
+    let mut sums: BTreeMap<String, (Decimal, Decimal, u64)> = BTreeMap::new();
+    let mut types = BTreeSet::new();
+    let mut ids = BTreeSet::new();
+    for record in &table.records {
+        let zero_or = |column| table.optional_decimal(record, column).unwrap_or_default();
+        let kind = table.get(record, "lineItem/LineItemType");
+        let effective = match kind {
+            "DiscountedUsage" => table.decimal(record, "reservation/EffectiveCost"),
+            "SavingsPlanCoveredUsage" => {
+                table.decimal(record, "savingsPlan/SavingsPlanEffectiveCost")
+            }
+            "SavingsPlanNegation" => Decimal::ZERO,
+            "RIFee" => {
+                zero_or("reservation/UnusedAmortizedUpfrontFeeForBillingPeriod")
+                    + zero_or("reservation/UnusedRecurringFee")
+            }
+            "SavingsPlanRecurringFee" => {
+                zero_or("savingsPlan/TotalCommitmentToDate") - zero_or("savingsPlan/UsedCommitment")
+            }
+            "Usage" | "Fee" | "Credit" | "Tax" => table.decimal(record, "lineItem/UnblendedCost"),
+            other => panic!("unexpected line item type {other}"),
+        };
+        types.insert(kind.to_owned());
+        let sum = sums
+            .entry(table.get(record, "bill/PayerAccountId").to_owned())
+            .or_default();
+        sum.0 += table.decimal(record, "lineItem/UnblendedCost");
+        sum.1 += effective;
+        sum.2 += 1;
+        assert!(ids.insert(table.get(record, "identity/LineItemId").to_owned()));
+        assert_eq!(table.get(record, "identity/LineItemId").len(), 52);
+    }
+    assert_eq!(
+        types.into_iter().collect::<Vec<_>>(),
+        [
+            "Credit",
+            "DiscountedUsage",
+            "Fee",
+            "RIFee",
+            "SavingsPlanCoveredUsage",
+            "SavingsPlanNegation",
+            "SavingsPlanRecurringFee",
+            "Tax",
+            "Usage"
+        ]
+    );
+    let negations = table
+        .rows_where("lineItem/LineItemType", "SavingsPlanNegation")
+        .count() as u64;
+    let covered = table.rows_where("lineItem/LineItemType", "SavingsPlanCoveredUsage");
+    assert_eq!(negations, covered.count() as u64);
+    let mut focus_rows = 0;
+    for (key, totals) in &summary.totals {
+        let focus = &focus.totals[key];
+        let (billed, effective, lines) = sums[&key.0];
+        assert_eq!(
+            (billed, effective),
+            (focus.billed_cost, focus.effective_cost),
+            "{key:?}"
+        );
+        assert_eq!(
+            (totals.billed_cost, totals.effective_cost),
+            (billed, effective)
+        );
+        assert_eq!(totals.rows, lines, "{key:?}");
+        focus_rows += focus.rows;
+    }
+    // Each negation comes on top of the FOCUS rows.
+    assert_eq!(table.records.len() as u64, focus_rows + negations);
+    assert!(table
+        .rows_where("resourceTags/user:team", "")
+        .any(|record| table.get(record, "lineItem/LineItemType") == "Usage"));
+    assert!(
+        summary
+            .spikes
+            .iter()
+            .all(|spike| ["418295730164", "772104938215"]
+                .contains(&spike.billing_account_id.as_str()))
+    );
 }

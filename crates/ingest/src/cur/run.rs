@@ -7,7 +7,9 @@
 //! against its column's layout. Only if all files pass is anything published. A
 //! run with a refused file publishes one reject per refused file and nothing else.
 //!
-//! Both passes stream; a file is read twice, never held in memory.
+//! Both passes stream; a file is read twice, never held in memory. The first
+//! pass only tokenises the rows and reads their dates ([`CurReader::check`]),
+//! which is all a file can be refused for.
 
 use std::io;
 use std::path::PathBuf;
@@ -66,11 +68,7 @@ pub fn check_files(files: &[CurFile], options: &CurOptions) -> Vec<(usize, CurEr
 
 /// Why a file cannot be published; `None` when it reads through.
 fn refusal(file: &CurFile, options: &CurOptions) -> Option<CurError> {
-    let reader = match file.open(options) {
-        Ok(reader) => reader,
-        Err(err) => return Some(err),
-    };
-    reader.into_iter().find_map(Result::err)
+    file.open(options).and_then(CurReader::check).err()
 }
 
 /// Checks every file, then publishes their records and rejects and waits for
