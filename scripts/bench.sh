@@ -33,7 +33,8 @@
 #                             AWS payer accounts' Cost and Usage Reports (`generate
 #                             --layout cur`, about 22,700 lines per unit of scale),
 #                             azure the Azure account's export runs (`--layout
-#                             azure-export`, read as files by `ingest azure-file`)
+#                             azure-export`, about 7,000 rows per unit over 90
+#                             days, read as files by `ingest azure-file`)
 #   COSTFLOW_BENCH_SCALE      generator scale, about 28,000 FOCUS rows per unit
 #                             (default 12)
 #   COSTFLOW_BENCH_DAYS       days of generated data (default 90)
@@ -226,7 +227,7 @@ if running ingest; then
         prefix="bench-$ID-r$round-"
         topics "$prefix"
         topics "${prefix}bare-"
-        COSTFLOW_TOPIC_PREFIX="$prefix" measure ingest "costflow ingest $FORMAT ($BROKER_KIND broker)" "$RECORDS" -- \
+        COSTFLOW_TOPIC_PREFIX="$prefix" measure ingest "costflow ingest ${INGEST[0]} ($BROKER_KIND broker)" "$RECORDS" -- \
             "$COSTFLOW" ingest "${INGEST[@]}" --source-version 2026-01-01T00:00:00Z >/dev/null
         measure bare_produce "rdkafka BaseProducer, same payloads ($BROKER_KIND broker)" "$RECORDS" -- \
             "$BENCH" bare-produce --topic "${prefix}bare-cost.records" --payloads "$RUN/payloads.bin" >/dev/null
@@ -369,7 +370,7 @@ step "results ($RESULTS)"
 {
     echo "Run $ID on $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM," \
         "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg);" \
-        "broker: tansu 0.6.0 ($BROKER_KIND); ClickHouse $(ch 'SELECT version()'); $RECORDS records, scale $SCALE, $DAYS days."
+        "broker: tansu 0.6.0 ($BROKER_KIND); ClickHouse $(ch 'SELECT version()'); $RECORDS records of $FORMAT input, scale $SCALE, $DAYS days."
     echo
     "$BENCH" table "$RESULTS" "${LATENCY_ARGS[@]}" "${MANIFEST_ARGS[@]}"
 } | tee "$RUN/table.md"

@@ -275,3 +275,50 @@ fn write_sample_with_bad_rows(path: &std::path::Path, faults: &[(u64, &str, &str
     }
     writer.flush().unwrap();
 }
+
+/// What `consume store --until-caught-up` stops on: a consumer knows it has been
+/// handed every message the topic holds (`at_end`) before it commits, and counts
+/// as caught up (`caught_up`) only once it has committed them. A partition never
+/// read from counts as read only while empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_knows_it_has_read_to_the_end_before_it_has_committed() {
+    use std::time::Duration;
+
+    let env = TestEnv::new("at-end");
+    env.apply_topics().await;
+    let mut kafka = costflow_bus::KafkaConfig::new(brokers());
+    kafka.topic_prefix = env.topic_prefix();
+    let topic = kafka.topic("cost.records");
+    let send = |count: usize| {
+        let mut publisher = costflow_bus::Publisher::new(&kafka).unwrap();
+        for index in 0..count {
+            // Three keys: some of the topic's six partitions stay empty.
+            let key = format!("account-{}", index % 3);
+            publisher.send(&topic, key.as_bytes(), b"not read").unwrap();
+        }
+        publisher.finish(Duration::from_secs(30)).unwrap();
+    };
+    send(50);
+
+    let topics = std::slice::from_ref(&topic);
+    let consumer = costflow_bus::BatchConsumer::new(&kafka, &env.group("reader"), topics).unwrap();
+    let mut read = costflow_bus::Offsets::default();
+    let mut count = 0;
+    while count < 50 {
+        let batch = consumer
+            .next_batch(20, Duration::from_secs(20), Duration::from_millis(100))
+            .await
+            .unwrap();
+        assert!(!batch.is_empty(), "{count} of 50 messages read");
+        count += batch.messages.len();
+        read.merge(&batch.offsets);
+        assert_eq!(consumer.at_end().unwrap(), count == 50, "{count} read");
+    }
+    assert!(!consumer.caught_up().unwrap(), "nothing committed yet");
+    consumer.commit(&read).unwrap();
+    assert!(consumer.caught_up().unwrap());
+
+    send(1);
+    assert!(!consumer.at_end().unwrap(), "a message arrived since");
+    assert!(!consumer.caught_up().unwrap());
+}

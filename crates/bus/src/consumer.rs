@@ -160,7 +160,28 @@ impl BatchConsumer {
             .consumer
             .committed_offsets(assignment, METADATA_TIMEOUT)
             .map_err(BusError::kafka("committed offsets"))?;
-        for element in committed.elements() {
+        self.at_ends(&committed)
+    }
+
+    /// True when this member has partitions and has been handed every message
+    /// each one held when asked (its position reached the partition's end),
+    /// whether or not those are committed yet. A partition it has not read from
+    /// counts only while empty. One round trip to the broker per partition.
+    pub fn at_end(&self) -> Result<bool, BusError> {
+        let position = self
+            .consumer
+            .position()
+            .map_err(BusError::kafka("position"))?;
+        if position.count() == 0 {
+            return Ok(false);
+        }
+        self.at_ends(&position)
+    }
+
+    /// Whether each partition's offset in `offsets` is at its high watermark (an
+    /// unset offset only where the partition holds nothing).
+    fn at_ends(&self, offsets: &TopicPartitionList) -> Result<bool, BusError> {
+        for element in offsets.elements() {
             let (low, high) = self
                 .consumer
                 .fetch_watermarks(element.topic(), element.partition(), METADATA_TIMEOUT)

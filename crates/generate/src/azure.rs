@@ -214,7 +214,7 @@ impl ExportRun {
             period.start.format("%Y%m%d"),
             last_day.format("%Y%m%d")
         );
-        let run_id = run_id(options.seed, period.month_key());
+        let run_id = run_id(options.content_key(), period.month_key());
         let dir = options.out_dir.join(folder).join(&run_id);
         std::fs::create_dir_all(&dir).map_err(|source| GenerateError::Io {
             path: dir.clone(),

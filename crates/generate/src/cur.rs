@@ -27,7 +27,12 @@
 //! | credit, tax | `Credit`, `Tax` |
 //!
 //! So the report holds one line per FOCUS row plus one negation per savings
-//! plan covered usage line, and sums to the FOCUS files' amounts exactly.
+//! plan covered usage line, and sums to the FOCUS files' amounts exactly. What
+//! CUR does not say the way FOCUS does reads back differently, amounts aside:
+//! support (`Fee`) reads as a one-time charge and the credit (billed on the
+//! anniversary) as recurring, both entities are CUR's `Amazon Web Services,
+//! Inc.`, and tax lines have no usage account, as the FOCUS tax rows have no sub
+//! account.
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -304,8 +309,6 @@ struct AccountReport {
     account: String,
     assembly_id: String,
     parts: Parts,
-    /// Line items written, to derive each one's id.
-    lines: u64,
 }
 
 impl<'o> CurDelivery<'o> {
@@ -345,9 +348,8 @@ impl<'o> CurDelivery<'o> {
             (kind == LineType::SavingsPlanCoveredUsage).then_some(LineType::SavingsPlanNegation);
         let mut written = 0;
         for kind in std::iter::once(kind).chain(negation) {
-            let id = line_item_id(&report.assembly_id, report.lines);
+            let id = line_item_id(&report.assembly_id, report.parts.rows);
             report.parts.write(CurLine::from_focus(row, kind, id))?;
-            report.lines += 1;
             written += 1;
         }
         self.rows += written;
@@ -358,14 +360,9 @@ impl<'o> CurDelivery<'o> {
         let account_key = account.bytes().fold(0u64, |key, byte| {
             key.wrapping_mul(31).wrapping_add(u64::from(byte))
         });
-        let assembly_id = crate::azure::run_id(self.options.seed ^ account_key, self.month_key);
-        let dir = self
-            .options
-            .out_dir
-            .join(account)
-            .join(REPORT)
-            .join(&self.period_folder)
-            .join(&assembly_id);
+        let assembly_id =
+            crate::azure::run_id(self.options.content_key() ^ account_key, self.month_key);
+        let dir = self.period_dir(account).join(&assembly_id);
         std::fs::create_dir_all(&dir).map_err(|source| GenerateError::Io {
             path: dir.clone(),
             source,
@@ -374,8 +371,16 @@ impl<'o> CurDelivery<'o> {
             account: account.to_owned(),
             assembly_id,
             parts: Parts::new(dir, |index| format!("{REPORT}-{:05}.csv", index + 1)),
-            lines: 0,
         })
+    }
+
+    /// `<account>/<report>/<yyyymmdd-yyyymmdd>`: the folder of the account's
+    /// deliveries for the period, where the latest manifest sits.
+    fn period_dir(&self, account: &str) -> PathBuf {
+        (self.options.out_dir)
+            .join(account)
+            .join(REPORT)
+            .join(&self.period_folder)
     }
 
     /// Ends the current account's last part and writes its two manifests.
@@ -409,12 +414,9 @@ impl<'o> CurDelivery<'o> {
             "additionalArtifactKeys": [],
         });
         let name = format!("{REPORT}-Manifest.json");
-        let in_assembly = report.parts.dir().join(&name);
-        let in_period = report
-            .parts
-            .dir()
-            .parent()
-            .map_or_else(|| in_assembly.clone(), |period| period.join(&name));
+        let period_dir = self.period_dir(&report.account);
+        let in_assembly = period_dir.join(&report.assembly_id).join(&name);
+        let in_period = period_dir.join(&name);
         self.files
             .extend(report.parts.done.iter().map(|part| part.path.clone()));
         for path in [in_assembly, in_period] {

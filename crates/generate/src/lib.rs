@@ -39,7 +39,7 @@ mod spike;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 
 /// Days of data written when the caller does not say.
@@ -112,15 +112,33 @@ impl GenerateOptions {
             layout: Layout::Focus,
         }
     }
+
+    /// The seed mixed with everything else that decides the rows (scale, days, end),
+    /// for the ids of export runs and report deliveries: files generated again with
+    /// other options get new ids, as a restated export or delivery does, so a
+    /// reader that remembers what it ingested by id does not skip them.
+    pub(crate) fn content_key(&self) -> u64 {
+        [
+            u64::from(self.scale),
+            u64::from(self.days),
+            u64::from(self.end.num_days_from_ce().unsigned_abs()),
+        ]
+        .into_iter()
+        .fold(self.seed, |key, part| {
+            key.rotate_left(21) ^ part.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        })
+    }
 }
 
 /// What [`generate`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GenerateSummary {
     /// Every file written: the billing period files in date order (for an Azure
-    /// export, each run's parts and then its manifest), then `spikes.csv`.
+    /// export, each run's parts and then its manifest; for CUR, each account's
+    /// parts and then its two manifests), then `spikes.csv`.
     pub files: Vec<PathBuf>,
-    /// Cost rows written over all billing period files (headers not counted).
+    /// Cost rows written over all billing period files (headers not counted; for
+    /// CUR, line items, which are more than the FOCUS rows they come from).
     pub rows: u64,
     /// Sums per `(BillingAccountId, BillingCurrency)`, exactly equal to the files'.
     pub totals: BTreeMap<(String, String), AccountTotals>,
@@ -135,7 +153,7 @@ pub struct AccountTotals {
     pub billed_cost: Decimal,
     /// Sum of `EffectiveCost`.
     pub effective_cost: Decimal,
-    /// Number of rows.
+    /// Number of rows written (for CUR, line items).
     pub rows: u64,
 }
 

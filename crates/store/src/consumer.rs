@@ -163,6 +163,13 @@ pub async fn run_store_consumer(
             _ = shutdown.changed() => Default::default(),
         };
         let stopping = *shutdown.borrow();
+        // Nothing more to read for now: the wait for a first message ran out or,
+        // when the run ends on catching up, a short batch took the last message
+        // the topic held (rather than waiting out `idle` to learn it).
+        let drained = batch.is_empty()
+            || (options.until_caught_up
+                && batch.messages.len() < options.batch_size
+                && consumer.at_end()?);
 
         if !batch.is_empty() {
             let read = waited.elapsed();
@@ -198,7 +205,7 @@ pub async fn run_store_consumer(
         } else {
             options.refresh_interval
         };
-        let due = batch.is_empty() || stopping || last_flush_start.elapsed() >= interval;
+        let due = drained || stopping || last_flush_start.elapsed() >= interval;
         if !pending.is_empty() && due {
             // One flush at a time: a refresh adds to the generation the one
             // before made, and commits stay in order.
@@ -230,7 +237,7 @@ pub async fn run_store_consumer(
             last_flush_start = Instant::now();
         }
 
-        let idle = pending.is_empty() && (batch.is_empty() || stopping);
+        let idle = pending.is_empty() && (drained || stopping);
         if idle && flushing.is_some() {
             last_flush = commit(&consumer, flushing.take(), &mut report, &mut verify).await?;
         }

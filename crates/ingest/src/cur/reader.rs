@@ -16,6 +16,9 @@ use crate::parquet_rows::ParquetRows;
 use crate::text::{self, DateLayout, Tags};
 use crate::Row;
 
+/// A period's start and end.
+type Period = [DateTime<Utc>; 2];
+
 /// The date columns, each with its own layout decided once per file.
 const DATE_COLUMNS: [CurColumn; 4] = [
     CurColumn::BillingPeriodStartDate,
@@ -210,21 +213,17 @@ impl CurReader {
     /// records, and returns the error that would refuse the file, if any: a
     /// stream that breaks off (truncated gzip, bad CSV, unreadable Parquet) or
     /// a date column that mixes layouts. Those are the only refusals. The dates
-    /// are read in the order, and with the early exits, of building a record, so
+    /// are read by the same code as building a record reads them first with, so
     /// each column's layout is decided on the same line as in the full read.
     /// About a fifth of the full read's cost; a run checks every file this way
     /// before it publishes anything.
     pub fn check(mut self) -> Result<(), CurError> {
         while let Some(row) = self.advance() {
-            if row?.is_some() || self.record.len() != self.header_len {
-                continue; // rejected whole, before any date is read
+            if row?.is_some() {
+                continue; // rejected whole, before any column is read
             }
-            for index in 0..DATE_COLUMNS.len() {
-                match self.time(index) {
-                    Ok(_) => {}
-                    Err(Refusal::Row(_)) => break,
-                    Err(Refusal::File(err)) => return Err(err),
-                }
+            if let Err(Refusal::File(err)) = self.periods() {
+                return Err(err);
             }
         }
         Ok(())
@@ -364,7 +363,9 @@ impl CurReader {
         }
     }
 
-    fn build(&mut self) -> Result<CostRecord, Refusal> {
+    /// The row's billing and charge periods, as read, not yet checked: the first
+    /// thing building a record reads, and everything [`Self::check`] reads.
+    fn periods(&mut self) -> Result<[Period; 2], Refusal> {
         if self.record.len() != self.header_len {
             return Err(Fault {
                 column: None,
@@ -377,9 +378,13 @@ impl CurReader {
             }
             .into());
         }
-
         let billing_period = [self.time(0)?, self.time(1)?];
         let charge_period = [self.time(2)?, self.time(3)?];
+        Ok([billing_period, charge_period])
+    }
+
+    fn build(&mut self) -> Result<CostRecord, Refusal> {
+        let [billing_period, charge_period] = self.periods()?;
         check_period(CurColumn::BillingPeriodEndDate, billing_period)?;
         check_period(CurColumn::UsageEndDate, charge_period)?;
 
