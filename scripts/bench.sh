@@ -33,7 +33,7 @@
 #                             AWS payer accounts' Cost and Usage Reports (`generate
 #                             --layout cur`, about 22,700 lines per unit of scale),
 #                             azure the Azure account's export runs (`--layout
-#                             azure-export`, about 7,000 rows per unit over 90
+#                             azure-export`, about 6,800 rows per unit over 90
 #                             days, read as files by `ingest azure-file`)
 #   COSTFLOW_BENCH_SCALE      generator scale, about 28,000 FOCUS rows per unit
 #                             (default 12)

@@ -76,7 +76,7 @@ pub enum Layout {
     /// The Azure enterprise agreement's charges as Cost Management export runs, one
     /// per billing period: EA amortized cost CSV parts and a `manifest.json`, in
     /// `<YYYYMMDD-YYYYMMDD>/<run id>/` (see `azure`). The AWS accounts are left out:
-    /// an Azure export holds Azure charges only. Scale 1 writes about 7,000 rows
+    /// an Azure export holds Azure charges only. Scale 1 writes about 6,800 rows
     /// for 90 days.
     AzureExport,
     /// The AWS payer accounts' charges as legacy Cost and Usage Report

@@ -31,7 +31,7 @@ impl<R: BufRead> LineCounter<R> {
                 break;
             }
             let take = buf.len().min((start - self.offset) as usize);
-            self.line += buf[..take].iter().filter(|b| **b == b'\n').count() as u64;
+            self.line += memchr::memchr_iter(b'\n', &buf[..take]).count() as u64;
             self.reader.consume(take);
             self.offset += take as u64;
         }

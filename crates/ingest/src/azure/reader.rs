@@ -721,6 +721,9 @@ fn decide_date_layout(
     .collect();
 
     let mut vote = LayoutVote::default();
+    // Each column's last value voted: a value seen again votes the same way, and
+    // exports repeat their dates row after row.
+    let mut last: Vec<String> = vec![String::new(); date_fields.len()];
     let mut record = csv::StringRecord::new();
     let mut rows = 0;
     loop {
@@ -733,9 +736,12 @@ fn decide_date_layout(
             Next::End => break,
         };
         rows += 1;
-        for (position, name) in &date_fields {
+        for ((position, name), last) in date_fields.iter().zip(&mut last) {
             if let Some(value) = record.get(*position).and_then(cell) {
-                vote.observe(line, name, value);
+                if value != last {
+                    vote.observe(line, name, value);
+                    value.clone_into(last);
+                }
             }
         }
     }

@@ -436,6 +436,26 @@ fn a_file_whose_dates_mix_layouts_is_quarantined_whole() {
 }
 
 #[test]
+fn a_date_in_another_layout_after_many_repeated_dates_is_still_found() {
+    // The first pass votes each column's value only when it differs from the
+    // one before; the odd value out must still be seen, with its own line.
+    let same = "a,2024-09-01,2024-09-30,2024-09-02,1,USD,Usage,OnDemand,,\n";
+    let text = format!(
+        "{HEADER}\n{}a,2024-09-01,09/30/2024,2024-09-02,1,USD,Usage,OnDemand,,\n{same}",
+        same.repeat(3)
+    );
+    let path = temp_file("mixed-late.csv", text.as_bytes());
+    let err = AzureReader::open(&path, &options(AzureDataset::ActualCost))
+        .err()
+        .unwrap();
+    let message = err.to_string();
+    assert!(
+        message.contains("line 5 BillingPeriodEndDate `09/30/2024`"),
+        "{message}"
+    );
+}
+
+#[test]
 fn csv_shapes_nulls_and_numbers_follow_the_shared_rules() {
     let text = format!(
         "\u{feff}{HEADER}\r\n\
