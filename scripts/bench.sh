@@ -112,6 +112,12 @@ case "$FORMAT" in
         ;;
     *) die "COSTFLOW_BENCH_FORMAT must be focus, cur or azure, not '$FORMAT'" ;;
 esac
+for step_name in $STEPS; do
+    case "$step_name" in
+        stage_a | ingest | store | duckdb | e2e | latency | manifest) ;;
+        *) die "COSTFLOW_BENCH_STEPS: no step '$step_name' (steps: stage_a ingest store duckdb e2e latency manifest)" ;;
+    esac
+done
 DATABASE="costflow_bench_${ID//[^A-Za-z0-9]/_}"
 # Every database a step creates, dropped at exit.
 DATABASES=("$DATABASE" "${DATABASE}_e2e" "${DATABASE}_lat" "${DATABASE}_man")

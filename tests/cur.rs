@@ -850,6 +850,18 @@ async fn generated_cur_deliveries_reconcile_with_the_focus_files_of_the_same_est
     let generate = ["generate", "--days", "40", "--end", "2026-10-01", "--out"];
     env.costflow_ok(&[&generate[..], &[focus_dir.to_str().unwrap()]].concat())
         .await;
+    // An earlier delivery of the same periods (another scale, so other amounts
+    // and assembly ids) left in the folder, as AWS leaves restated deliveries in
+    // the prefix: only the current one may be read, from S3 and from disk.
+    let cur_dir_str = cur_dir.to_str().unwrap();
+    env.costflow_ok(
+        &[
+            &generate[..],
+            &[cur_dir_str, "--layout", "cur", "--scale", "2"],
+        ]
+        .concat(),
+    )
+    .await;
     let cur = env
         .costflow_ok(
             &[
@@ -873,17 +885,29 @@ async fn generated_cur_deliveries_reconcile_with_the_focus_files_of_the_same_est
         s3_put(&bucket, &key, std::fs::read(path).unwrap()).await;
         keys += 1;
     }
-    assert!(keys >= 4, "parts and manifests of two months: {keys}");
+    assert!(
+        keys >= 8,
+        "parts and manifests of two months, twice: {keys}"
+    );
     let output = ingest_s3(&env, &bucket, "costflow-demo/").await;
     let out = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{out}");
-    assert_eq!(deliveries(&out).len(), 2, "August and September:\n{out}");
+    let (superseded, read): (Vec<&str>, Vec<&str>) = deliveries(&out)
+        .into_iter()
+        .partition(|line| line.contains("superseded"));
+    assert_eq!(read.len(), 2, "August and September:\n{out}");
+    assert_eq!(superseded.len(), 2, "the earlier deliveries:\n{out}");
     assert!(out.contains("+ rejected 0"), "{out}");
     let local = cur_dir.join("772104938215");
     let out = env
         .costflow_ok(&["ingest", "cur", local.to_str().unwrap()])
         .await;
     assert!(out.contains("+ rejected 0"), "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.contains("superseded")).count(),
+        2,
+        "{out}"
+    );
     env.store_until_caught_up().await;
 
     // The FOCUS files' own sums for the AWS accounts, read with the csv crate.

@@ -322,3 +322,26 @@ async fn a_consumer_knows_it_has_read_to_the_end_before_it_has_committed() {
     assert!(!consumer.at_end().unwrap(), "a message arrived since");
     assert!(!consumer.caught_up().unwrap());
 }
+
+/// A run under a topic prefix nobody applied stops before it reads a row, naming
+/// the topic and the command that creates it, rather than queueing every message
+/// until its delivery times out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_without_its_topics_stops_at_once_and_says_which() {
+    let env = TestEnv::new("no-topics");
+    let sample = focus_sample();
+    let out = env
+        .costflow(&["ingest", "focus", sample.to_str().unwrap()])
+        .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let topic = format!("{}cost.records", env.topic_prefix());
+    assert!(
+        stderr.contains(&format!(
+            "topic {topic} does not exist; run `costflow topics apply`"
+        )),
+        "{stderr}"
+    );
+    // No file was read: nothing is reported as published.
+    assert!(String::from_utf8_lossy(&out.stdout).is_empty());
+}

@@ -88,6 +88,28 @@ impl Publisher {
         Ok(Self { producer, sent: 0 })
     }
 
+    /// Fails with [`BusError::MissingTopic`] for the first of `topics` the cluster
+    /// says it does not have, so a run under a topic prefix nobody applied stops
+    /// at once instead of queueing every message until its delivery times out.
+    /// A topic being created (no leader yet) passes: the sends wait for it.
+    pub fn require_topics(&self, topics: &[&str]) -> Result<(), BusError> {
+        for topic in topics {
+            let metadata = self
+                .producer
+                .client()
+                .fetch_metadata(Some(topic), Duration::from_secs(10))
+                .map_err(BusError::kafka("metadata"))?;
+            let unknown = metadata.topics().iter().any(|found| {
+                found.error()
+                    == Some(rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+            });
+            if unknown {
+                return Err(BusError::MissingTopic((*topic).to_owned()));
+            }
+        }
+        Ok(())
+    }
+
     /// Queues one message, waiting while the local queue is full.
     pub fn send(&mut self, topic: &str, key: &[u8], payload: &[u8]) -> Result<(), BusError> {
         let mut record = BaseRecord::to(topic).key(key).payload(payload);

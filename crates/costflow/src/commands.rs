@@ -179,6 +179,14 @@ async fn ingest_cur(
 ) -> Result<ExitCode> {
     let files = costflow_ingest::cur::expand_cur_paths(&paths)
         .with_context(|| format!("listing {paths:?}"))?;
+    let (files, superseded) = costflow_ingest::cur::drop_superseded(&paths, files)
+        .with_context(|| format!("reading the manifests under {paths:?}"))?;
+    for run in &superseded {
+        println!(
+            "delivery {} ({} {}): superseded by a newer delivery of the period, not read",
+            run.run_id, run.report, run.billing_period
+        );
+    }
     if files.is_empty() {
         bail!("no *.csv, *.csv.gz or *.parquet files in {paths:?}");
     }

@@ -90,10 +90,14 @@ pub(crate) struct Outlet {
 impl Outlet {
     /// Connects the run's producer.
     pub(crate) fn new(kafka: &KafkaConfig) -> Result<Self, IngestError> {
+        let publisher = Publisher::new(kafka)?;
+        let records_topic = kafka.topic(COST_RECORDS);
+        let rejects_topic = kafka.topic(INGEST_REJECTS);
+        publisher.require_topics(&[&records_topic, &rejects_topic])?;
         Ok(Self {
-            publisher: Publisher::new(kafka)?,
-            records_topic: kafka.topic(COST_RECORDS),
-            rejects_topic: kafka.topic(INGEST_REJECTS),
+            publisher,
+            records_topic,
+            rejects_topic,
             record_codec: Codec::cost_record(),
             reject_codec: Codec::reject(),
         })

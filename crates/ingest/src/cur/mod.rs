@@ -97,7 +97,7 @@ use costflow_model::Reject;
 
 pub use reader::CurReader;
 #[cfg(feature = "services")]
-pub use run::{expand_cur_paths, ingest_cur_files, CurFile};
+pub use run::{drop_superseded, expand_cur_paths, ingest_cur_files, CurFile};
 
 /// `SourceProvider` of every CUR record.
 pub const PROVIDER: &str = "AWS";

@@ -12,10 +12,11 @@
 //! which is all a file can be refused for.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use costflow_bus::KafkaConfig;
 
+use super::s3::{parse_manifest, select_runs, CurRun};
 use super::{CurError, CurOptions, CurReader, DATASET_LEGACY};
 use crate::input::expand_paths;
 use crate::publish::{FileReport, IngestError, IngestReport, Outlet};
@@ -52,6 +53,74 @@ pub fn expand_cur_paths(paths: &[PathBuf]) -> io::Result<Vec<CurFile>> {
         .into_iter()
         .map(CurFile::local)
         .collect())
+}
+
+/// Leaves out the data files of superseded legacy CUR deliveries. Under each
+/// directory given, the `*-Manifest.json` files are read as `ingest cur-s3`
+/// reads them on S3 (their times are the files' modification times), and of the
+/// deliveries of one report and billing period only the current one is kept (the
+/// one the period-level manifest names, else the newest; see `select_runs`): the data
+/// files an older one names, matched by their object keys against the paths under
+/// the directory, are dropped. A directory copied from an S3 prefix that AWS
+/// restated into is so read once, not once per delivery. A manifest that is not a
+/// legacy CUR manifest (CUR 2.0 ones name `s3://` URIs) is ignored; files given
+/// by name are always read. Returns the files kept and the deliveries dropped.
+pub fn drop_superseded(
+    paths: &[PathBuf],
+    files: Vec<CurFile>,
+) -> io::Result<(Vec<CurFile>, Vec<CurRun>)> {
+    let mut stale: Vec<(PathBuf, String)> = Vec::new();
+    let mut dropped = Vec::new();
+    for dir in paths.iter().filter(|p| p.is_dir()) {
+        let mut parsed = Vec::new();
+        for manifest in expand_paths(std::slice::from_ref(dir), &["-manifest.json"])? {
+            let key = relative_key(dir, &manifest);
+            let modified = std::fs::metadata(&manifest)?.modified()?;
+            let micros = chrono::DateTime::<chrono::Utc>::from(modified).timestamp_micros();
+            let text = std::fs::read_to_string(&manifest)?;
+            match parse_manifest("", &key, &text, micros) {
+                Ok(run) if run.dataset == DATASET_LEGACY => parsed.push(run),
+                Ok(_) => {}
+                Err(reason) => {
+                    tracing::warn!(manifest = %manifest.display(), %reason, "not read as a CUR manifest")
+                }
+            }
+        }
+        let (_, superseded) = select_runs(parsed);
+        for run in superseded {
+            stale.extend(run.data_keys.iter().map(|key| (dir.clone(), key.clone())));
+            dropped.push(run);
+        }
+    }
+    let kept = files
+        .into_iter()
+        .filter(|file| {
+            !stale.iter().any(|(dir, key)| {
+                file.path.starts_with(dir) && same_object(&relative_key(dir, &file.path), key)
+            })
+        })
+        .collect();
+    Ok((kept, dropped))
+}
+
+/// A path under `dir` as an object key: relative, `/`-separated.
+fn relative_key(dir: &Path, path: &Path) -> String {
+    let relative = path.strip_prefix(dir).unwrap_or(path);
+    let parts: Vec<String> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.join("/")
+}
+
+/// Whether a file at `relative` under the directory given is the object `key`:
+/// the directory may be the bucket's root, a folder above the bucket's copy, or a
+/// folder inside the prefix (then at least the assembly folder must match, never
+/// a part's name alone, which every delivery repeats).
+fn same_object(relative: &str, key: &str) -> bool {
+    relative == key
+        || relative.ends_with(&format!("/{key}"))
+        || (relative.contains('/') && key.ends_with(&format!("/{relative}")))
 }
 
 /// Reads every file through once; the refusal of each file that cannot be
@@ -143,4 +212,21 @@ pub fn ingest_cur_files(
 
     outlet.finish(&mut report)?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_object;
+
+    #[test]
+    fn a_file_is_its_object_from_the_bucket_root_above_it_or_inside_it() {
+        let key = "cur/20261201-20270101/a1/cur-00001.csv";
+        assert!(same_object(key, key));
+        assert!(same_object(&format!("418295730164/{key}"), key));
+        assert!(same_object("20261201-20270101/a1/cur-00001.csv", key));
+        assert!(same_object("a1/cur-00001.csv", key));
+        // Another assembly's part of the same name, or a bare part name.
+        assert!(!same_object("b2/cur-00001.csv", key));
+        assert!(!same_object("cur-00001.csv", key));
+    }
 }

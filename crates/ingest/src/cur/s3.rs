@@ -12,7 +12,8 @@
 //!
 //! Each delivery becomes one run with one source version: the newest
 //! modification time of the manifests naming its assembly or execution id. Of the
-//! runs of one report and billing period only the newest is read: AWS restates
+//! runs of one report and billing period only the current one is read (named by
+//! the period-level manifest where there is one, else the newest): AWS restates
 //! the whole period in each delivery, so an older one is superseded.
 //!
 //! Each data file is streamed to a local spool file as its bytes arrive (never
@@ -191,7 +192,10 @@ fn object_key(bucket: &str, uri: &str) -> Result<String, String> {
 }
 
 /// Merges the manifests of one run (legacy CUR writes two), then keeps the
-/// newest run of each report and billing period.
+/// current run of each report and billing period: the one the period-level
+/// manifest names (each legacy delivery overwrites it), else the newest. So
+/// manifests of one second (S3 keeps whole seconds) or copied to disk in any
+/// order still pick the delivery AWS last wrote.
 pub fn select_runs(parsed: Vec<CurRun>) -> (Vec<CurRun>, Vec<CurRun>) {
     let mut by_id: BTreeMap<String, CurRun> = BTreeMap::new();
     for run in parsed {
@@ -210,10 +214,16 @@ pub fn select_runs(parsed: Vec<CurRun>) -> (Vec<CurRun>, Vec<CurRun>) {
     }
     let mut newest: BTreeMap<(String, String), CurRun> = BTreeMap::new();
     let mut superseded = Vec::new();
+    // A period-level manifest (fewer key segments) over an assembly-level one,
+    // then the newer.
+    let rank = |run: &CurRun| {
+        let depth = run.manifest_key.matches('/').count();
+        (std::cmp::Reverse(depth), run.source_version)
+    };
     for run in by_id.into_values() {
         let slot = (run.report.clone(), run.billing_period.clone());
         match newest.remove(&slot) {
-            Some(other) if other.source_version >= run.source_version => {
+            Some(other) if rank(&other) >= rank(&run) => {
                 superseded.push(run);
                 newest.insert(slot, other);
             }
@@ -495,5 +505,31 @@ mod tests {
             superseded,
             [run("p/cur/nov/a1/cur-Manifest.json", "a1", "2023-11", 10)]
         );
+
+        // Two deliveries within one second, or copied to disk in any order: the
+        // period-level manifest names the current one, whichever id sorts first.
+        for (old, new, old_time) in [("a1", "b2", 30), ("b2", "a1", 30), ("a1", "b2", 31)] {
+            let (runs, superseded) = select_runs(vec![
+                run(
+                    &format!("p/cur/nov/{old}/cur-Manifest.json"),
+                    old,
+                    "2023-11",
+                    old_time,
+                ),
+                run(
+                    &format!("p/cur/nov/{new}/cur-Manifest.json"),
+                    new,
+                    "2023-11",
+                    30,
+                ),
+                run("p/cur/nov/cur-Manifest.json", new, "2023-11", 30),
+            ]);
+            assert_eq!(
+                runs,
+                [run("p/cur/nov/cur-Manifest.json", new, "2023-11", 30)]
+            );
+            assert_eq!(superseded.len(), 1);
+            assert_eq!(superseded[0].run_id, old);
+        }
     }
 }
