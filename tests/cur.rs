@@ -863,13 +863,7 @@ async fn generated_cur_deliveries_reconcile_with_the_focus_files_of_the_same_est
     )
     .await;
     let cur = env
-        .costflow_ok(
-            &[
-                &generate[..],
-                &[cur_dir.to_str().unwrap(), "--layout", "cur"],
-            ]
-            .concat(),
-        )
+        .costflow_ok(&[&generate[..], &[cur_dir_str, "--layout", "cur"]].concat())
         .await;
     assert!(
         cur.contains("418295730164") && cur.contains("772104938215"),

@@ -373,7 +373,7 @@ pub struct GenerateArgs {
     pub scale: u32,
     /// focus: focus-YYYY-MM.csv files, every billing account. azure-export: the
     /// Azure enterprise agreement's charges as Cost Management export runs (EA
-    /// amortized cost CSV parts and manifest.json per billing period, about 7,000
+    /// amortized cost CSV parts and manifest.json per billing period, about 6,800
     /// rows per unit of scale for 90 days), ready to upload to Blob Storage. cur:
     /// the AWS payer accounts' charges as legacy Cost and Usage Report deliveries
     /// (CSV parts and manifests per account and billing period, about 22,700

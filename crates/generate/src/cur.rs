@@ -414,9 +414,8 @@ impl<'o> CurDelivery<'o> {
             "additionalArtifactKeys": [],
         });
         let name = format!("{REPORT}-Manifest.json");
-        let period_dir = self.period_dir(&report.account);
-        let in_assembly = period_dir.join(&report.assembly_id).join(&name);
-        let in_period = period_dir.join(&name);
+        let in_assembly = report.parts.dir().join(&name);
+        let in_period = self.period_dir(&report.account).join(&name);
         self.files
             .extend(report.parts.done.iter().map(|part| part.path.clone()));
         for path in [in_assembly, in_period] {

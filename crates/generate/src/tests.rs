@@ -574,19 +574,20 @@ fn throughput_of_a_million_rows() {
     );
 }
 
-/// The demo's Azure enterprise agreement as Azure export runs, beside the same
-/// options' FOCUS files.
-fn azure_demo(name: &str) -> (TempDir, GenerateSummary) {
+/// The demo's 40 days before 2026-10-01 in `layout`: for `AzureExport` the Azure
+/// enterprise agreement's export runs, for `Cur` the AWS payer accounts' CUR
+/// deliveries.
+fn demo_in(name: &str, layout: Layout) -> (TempDir, GenerateSummary) {
     let dir = TempDir::new(name);
-    let mut azure = options(&dir.0, 7, 40, 1);
-    azure.layout = Layout::AzureExport;
-    let summary = generate(&azure).expect("generated");
+    let mut demo = options(&dir.0, 7, 40, 1);
+    demo.layout = layout;
+    let summary = generate(&demo).expect("generated");
     (dir, summary)
 }
 
 #[test]
 fn azure_export_runs_name_every_part_with_its_rows_and_bytes() {
-    let (_dir, summary) = azure_demo("azure-manifest");
+    let (_dir, summary) = demo_in("azure-manifest", Layout::AzureExport);
     let manifests: Vec<&PathBuf> = summary
         .files
         .iter()
@@ -639,7 +640,7 @@ fn azure_export_runs_name_every_part_with_its_rows_and_bytes() {
 
 #[test]
 fn azure_export_carries_the_focus_amounts_of_the_azure_account_only() {
-    let (dir, summary) = azure_demo("azure-amounts");
+    let (dir, summary) = demo_in("azure-amounts", Layout::AzureExport);
     let focus_dir = TempDir::new("azure-amounts-focus");
     let focus = generate(&options(&focus_dir.0, 7, 40, 1)).expect("generated");
 
@@ -697,18 +698,9 @@ fn azure_export_carries_the_focus_amounts_of_the_azure_account_only() {
     drop(dir);
 }
 
-/// The demo's AWS payer accounts as CUR deliveries.
-fn cur_demo(name: &str) -> (TempDir, GenerateSummary) {
-    let dir = TempDir::new(name);
-    let mut cur = options(&dir.0, 7, 40, 1);
-    cur.layout = Layout::Cur;
-    let summary = generate(&cur).expect("generated");
-    (dir, summary)
-}
-
 #[test]
 fn cur_manifests_name_every_part_by_its_key_under_the_account_folder() {
-    let (dir, summary) = cur_demo("cur-manifest");
+    let (dir, summary) = demo_in("cur-manifest", Layout::Cur);
     let manifests: Vec<&PathBuf> = summary
         .files
         .iter()
@@ -761,7 +753,7 @@ fn cur_manifests_name_every_part_by_its_key_under_the_account_folder() {
 
 #[test]
 fn cur_lines_carry_the_focus_amounts_of_the_aws_accounts() {
-    let (_dir, summary) = cur_demo("cur-amounts");
+    let (_dir, summary) = demo_in("cur-amounts", Layout::Cur);
     let focus_dir = TempDir::new("cur-amounts-focus");
     let focus = generate(&options(&focus_dir.0, 7, 40, 1)).expect("generated");
     let aws: Vec<&(String, String)> = focus
